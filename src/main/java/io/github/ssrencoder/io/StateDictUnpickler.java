@@ -1,0 +1,233 @@
+package io.github.ssrencoder.io;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import net.razorvine.pickle.IObjectConstructor;
+import net.razorvine.pickle.Opcodes;
+import net.razorvine.pickle.PickleException;
+import net.razorvine.pickle.PickleUtils;
+import net.razorvine.pickle.Unpickler;
+
+/**
+ * Reads the {@code data.pkl} of a {@code torch.save} zip as a state dict. Only the globals a state dict of
+ * tensors needs are resolved ({@code collections.OrderedDict}, {@code torch._utils._rebuild_tensor_v2},
+ * {@code torch._utils._rebuild_parameter} and the {@code torch.*Storage} types); any other global, and the
+ * opcodes that instantiate arbitrary classes, make loading fail, so a malicious pickle cannot run code.
+ */
+final class StateDictUnpickler extends Unpickler {
+
+    private static final Set<String> ALLOWED_GLOBALS = Set.of(
+            "collections.OrderedDict",
+            "torch._utils._rebuild_tensor_v2",
+            "torch._utils._rebuild_parameter");
+
+    private final Path file;
+
+    /** Where a tensor's data lives in the zip and how to gather it. */
+    record TensorRef(TensorInfo info, String storageKey, long storageOffset, long[] stride) {
+
+        /** Bytes of the storage needed to read every element (the storage may be larger). */
+        long lastByteNeeded() {
+            long n = info.numel();
+            if (n == 0) {
+                return 0;
+            }
+            long last = storageOffset;
+            long[] shape = info.shape();
+            for (int i = 0; i < shape.length; i++) {
+                last += (shape[i] - 1) * stride[i];
+            }
+            return (last + 1) * info.dtype().bytes();
+        }
+
+        boolean contiguous() {
+            long[] shape = info.shape();
+            long expected = 1;
+            for (int i = shape.length - 1; i >= 0; i--) {
+                if (shape[i] != 1 && stride[i] != expected) {
+                    return false;
+                }
+                expected *= shape[i];
+            }
+            return true;
+        }
+
+        /** Copies this tensor's elements out of its storage bytes into a contiguous row-major array. */
+        byte[] gather(byte[] storage) {
+            int es = info.dtype().bytes();
+            long n = info.numel();
+            byte[] out = new byte[Math.toIntExact(n * es)];
+            if (contiguous()) {
+                System.arraycopy(storage, Math.toIntExact(storageOffset * es), out, 0, out.length);
+                return out;
+            }
+            long[] shape = info.shape();
+            long[] idx = new long[shape.length];
+            for (long i = 0; i < n; i++) {
+                long src = storageOffset;
+                for (int d = 0; d < shape.length; d++) {
+                    src += idx[d] * stride[d];
+                }
+                System.arraycopy(storage, Math.toIntExact(src * es), out, Math.toIntExact(i * es), es);
+                for (int d = shape.length - 1; d >= 0; d--) {
+                    if (++idx[d] < shape[d]) {
+                        break;
+                    }
+                    idx[d] = 0;
+                }
+            }
+            return out;
+        }
+    }
+
+    /** A storage reference as the persistent id describes it. */
+    private record StorageRef(String key, DType dtype, long numel) {
+    }
+
+    /** Marker pushed for a {@code torch.*Storage} global. */
+    private record StorageType(DType dtype) {
+    }
+
+    /** The dict built by {@code collections.OrderedDict}; keeps insertion order and ignores {@code _metadata}. */
+    private static final class OrderedDict extends LinkedHashMap<Object, Object> {
+        private static final long serialVersionUID = 1L;
+    }
+
+    /** A tensor as rebuilt from the pickle, before the key is known. */
+    private record PendingTensor(StorageRef storage, long offset, long[] shape, long[] stride) {
+    }
+
+    StateDictUnpickler(Path file) {
+        this.file = file;
+    }
+
+    Map<String, TensorRef> readStateDict(InputStream in) throws IOException {
+        Object root;
+        try {
+            root = load(in);
+        } finally {
+            close();
+        }
+        Map<?, ?> dict = root instanceof Map<?, ?> m ? m : null;
+        if (dict == null) {
+            throw WeightFileException.of(file, "not a state dict: the pickle holds a " + describe(root) + ", not a dict of tensors");
+        }
+        if (dict.size() == 1 && dict.containsKey("state_dict") && dict.get("state_dict") instanceof Map<?, ?> inner) {
+            dict = inner;
+        }
+        Map<String, TensorRef> out = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> e : dict.entrySet()) {
+            if (!(e.getKey() instanceof String key)) {
+                throw WeightFileException.of(file, "not a state dict: key " + e.getKey() + " is not a string");
+            }
+            if (!(e.getValue() instanceof PendingTensor t)) {
+                throw WeightFileException.of(file, "not a state dict of tensors: '" + key + "' holds a " + describe(e.getValue()));
+            }
+            if (t.shape().length != t.stride().length) {
+                throw WeightFileException.of(file, "tensor '" + key + "' has " + t.shape().length + " sizes but " + t.stride().length + " strides");
+            }
+            TensorInfo info = new TensorInfo(key, t.storage().dtype(), t.shape());
+            TensorRef ref = new TensorRef(info, t.storage().key(), t.offset(), t.stride());
+            if (info.numel() > 0 && ref.lastByteNeeded() > t.storage().numel() * t.storage().dtype().bytes()) {
+                throw WeightFileException.of(file, "tensor '" + key + "' reaches past the end of its storage " + t.storage().key());
+            }
+            out.put(key, ref);
+        }
+        return out;
+    }
+
+    private static String describe(Object o) {
+        return o == null ? "None" : o.getClass().getSimpleName();
+    }
+
+    @Override
+    protected Object dispatch(short key) throws PickleException, IOException {
+        switch (key) {
+            case Opcodes.GLOBAL -> {
+                String module = PickleUtils.readline(input);
+                String name = PickleUtils.readline(input);
+                stack.add(resolveGlobal(module, name));
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.STACK_GLOBAL -> {
+                Object name = stack.pop();
+                Object module = stack.pop();
+                stack.add(resolveGlobal(String.valueOf(module), String.valueOf(name)));
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.BUILD -> {
+                stack.pop();
+                Object target = stack.peek();
+                if (!(target instanceof OrderedDict)) {
+                    throw new PickleException("refusing to set the state of a " + describe(target));
+                }
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.INST, Opcodes.OBJ, Opcodes.NEWOBJ, Opcodes.NEWOBJ_EX, Opcodes.EXT1, Opcodes.EXT2, Opcodes.EXT4 ->
+                    throw new PickleException("refusing pickle opcode " + key + " (instantiates arbitrary objects)");
+            default -> {
+                return super.dispatch(key);
+            }
+        }
+    }
+
+    private Object resolveGlobal(String module, String name) {
+        String full = module + "." + name;
+        if (module.equals("torch") && name.endsWith("Storage")) {
+            DType dtype = DType.fromTorchStorage(name);
+            if (dtype == null) {
+                throw new PickleException("unsupported storage type " + full);
+            }
+            return new StorageType(dtype);
+        }
+        if (!ALLOWED_GLOBALS.contains(full)) {
+            throw new PickleException("refusing global '" + full + "' (only tensors, parameters and OrderedDict are allowed)");
+        }
+        return switch (full) {
+            case "collections.OrderedDict" -> (IObjectConstructor) args -> new OrderedDict();
+            case "torch._utils._rebuild_tensor_v2" -> (IObjectConstructor) StateDictUnpickler::rebuildTensor;
+            default -> (IObjectConstructor) args -> {
+                if (args.length < 1 || !(args[0] instanceof PendingTensor)) {
+                    throw new PickleException("_rebuild_parameter expects a tensor");
+                }
+                return args[0];
+            };
+        };
+    }
+
+    private static Object rebuildTensor(Object[] args) {
+        if (args.length < 4 || !(args[0] instanceof StorageRef storage)) {
+            throw new PickleException("_rebuild_tensor_v2 expects (storage, offset, size, stride, ...)");
+        }
+        long offset = ((Number) args[1]).longValue();
+        return new PendingTensor(storage, offset, longs(args[2]), longs(args[3]));
+    }
+
+    private static long[] longs(Object tuple) {
+        if (!(tuple instanceof Object[] arr)) {
+            throw new PickleException("expected a tuple of ints, got " + describe(tuple));
+        }
+        long[] out = new long[arr.length];
+        for (int i = 0; i < arr.length; i++) {
+            if (!(arr[i] instanceof Number n)) {
+                throw new PickleException("expected an int, got " + describe(arr[i]));
+            }
+            out[i] = n.longValue();
+        }
+        return out;
+    }
+
+    @Override
+    protected Object persistentLoad(Object pid) {
+        Object[] t = pid instanceof Object[] arr ? arr : pid instanceof List<?> l ? l.toArray() : null;
+        if (t == null || t.length < 5 || !"storage".equals(t[0]) || !(t[1] instanceof StorageType type)) {
+            throw new PickleException("unsupported persistent id (expected ('storage', torch.*Storage, key, location, numel))");
+        }
+        return new StorageRef(String.valueOf(t[2]), type.dtype(), ((Number) t[4]).longValue());
+    }
+}

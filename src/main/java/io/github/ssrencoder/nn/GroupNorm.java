@@ -1,0 +1,43 @@
+package io.github.ssrencoder.nn;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * Group normalisation of NCHW (or NC…) input as {@code torch.nn.GroupNorm}: biased variance per (sample,
+ * group), then a per-channel affine. DJL has no GroupNorm operator, so it is composed from reductions.
+ */
+public final class GroupNorm extends Module {
+
+    private final Parameter weight;
+    private final Parameter bias;
+    private final int groups;
+    private final long channels;
+    private final float eps;
+
+    public GroupNorm(int groups, long channels, float eps) {
+        if (channels % groups != 0) {
+            throw new IllegalArgumentException("GroupNorm: " + channels + " channels are not divisible into " + groups + " groups");
+        }
+        this.groups = groups;
+        this.channels = channels;
+        this.eps = eps;
+        this.weight = param("weight", channels);
+        this.bias = param("bias", channels);
+    }
+
+    public NDArray forward(NDArray x) {
+        return Scoped.compute(() -> {
+            long[] shape = x.getShape().getShape();
+            long n = shape[0];
+            NDArray grouped = x.reshape(n, groups, -1);
+            NDArray mean = grouped.mean(new int[] {2}, true);
+            NDArray centered = grouped.sub(mean);
+            NDArray var = centered.square().mean(new int[] {2}, true);
+            NDArray normed = centered.divi(var.addi(eps).sqrt()).reshape(shape);
+            long[] affineShape = new long[shape.length];
+            java.util.Arrays.fill(affineShape, 1);
+            affineShape[1] = channels;
+            return normed.muli(weight.get().reshape(affineShape)).addi(bias.get().reshape(affineShape));
+        });
+    }
+}

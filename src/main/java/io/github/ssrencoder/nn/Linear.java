@@ -1,0 +1,33 @@
+package io.github.ssrencoder.nn;
+
+import ai.djl.ndarray.NDArray;
+
+/** {@code y = x·Wᵀ + b} over the last axis; parameters {@code weight} [out, in] and optional {@code bias} [out]. */
+public final class Linear extends Module {
+
+    private final Parameter weight;
+    private final Parameter bias;
+    private final long inFeatures;
+    private final long outFeatures;
+
+    public Linear(long inFeatures, long outFeatures, boolean bias) {
+        this.inFeatures = inFeatures;
+        this.outFeatures = outFeatures;
+        this.weight = param("weight", outFeatures, inFeatures);
+        this.bias = bias ? param("bias", outFeatures) : null;
+    }
+
+    public long inFeatures() {
+        return inFeatures;
+    }
+
+    public long outFeatures() {
+        return outFeatures;
+    }
+
+    public NDArray forward(NDArray x) {
+        return bias == null
+                ? ai.djl.nn.core.Linear.linear(x, weight.get()).singletonOrThrow()
+                : ai.djl.nn.core.Linear.linear(x, weight.get(), bias.get()).singletonOrThrow();
+    }
+}
