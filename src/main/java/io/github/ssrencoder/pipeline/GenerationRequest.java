@@ -1,0 +1,77 @@
+package io.github.ssrencoder.pipeline;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Everything one generation needs. Validated here, at the boundary, so that the numerical code can assume
+ * well-formed input. Defaults follow the official inference scripts.
+ *
+ * @param subjects       zero (plain Stable Diffusion) or more subjects
+ * @param prompt         the text prompt
+ * @param negativePrompt the negative prompt ("" for none)
+ * @param scale          the SSR attention scale (official {@code scale} / {@code set_scale}), 0…10
+ * @param guidance       classifier-free guidance scale, 1…50 (≤ 1 disables guidance)
+ * @param steps          denoising steps, 1…1000
+ * @param scheduler      scheduler name (unipc, ddim, pndm, euler, euler-a, dpmpp-2m)
+ * @param width          output width in pixels, a positive multiple of 8
+ * @param height         output height in pixels, a positive multiple of 8
+ * @param seed           seed of the initial noise (as a CPU {@code torch.Generator}), or {@code null} with initLatents
+ * @param initLatents    explicit initial noise before scaling by the scheduler's init sigma, or {@code null}
+ * @param numImages      images to generate, 1…64 (image k uses the k-th draw of the seeded generator)
+ */
+public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
+                                double guidance, int steps, String scheduler, int width, int height, Long seed,
+                                Latents initLatents, int numImages) {
+
+    public static final double DEFAULT_SCALE = 1.0;
+    public static final double DEFAULT_GUIDANCE = 7.5;
+    public static final int DEFAULT_STEPS = 30;
+    public static final String DEFAULT_SCHEDULER = "unipc";
+    public static final int DEFAULT_SIZE = 512;
+
+    public GenerationRequest {
+        subjects = List.copyOf(Objects.requireNonNull(subjects, "subjects"));
+        prompt = prompt == null ? "" : prompt;
+        negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        scheduler = scheduler == null || scheduler.isBlank() ? DEFAULT_SCHEDULER : scheduler;
+        requireRange("scale", scale, 0, 10);
+        requireRange("guidance", guidance, 0, 50);
+        if (steps < 1 || steps > 1000) {
+            throw new IllegalArgumentException("steps must be between 1 and 1000, got " + steps);
+        }
+        requireSize("width", width);
+        requireSize("height", height);
+        if (numImages < 1 || numImages > 64) {
+            throw new IllegalArgumentException("number of images must be between 1 and 64, got " + numImages);
+        }
+        if (initLatents != null) {
+            long[] s = initLatents.shape();
+            if (s.length != 4 || s[0] != 1 || s[2] != height / 8 || s[3] != width / 8) {
+                throw new IllegalArgumentException("initial latents must have shape [1, C, " + height / 8 + ", " + width / 8
+                        + "] for a " + width + "×" + height + " image, got " + java.util.Arrays.toString(s));
+            }
+            if (numImages != 1) {
+                throw new IllegalArgumentException("explicit initial latents generate exactly one image");
+            }
+        }
+    }
+
+    private static void requireRange(String what, double v, double lo, double hi) {
+        if (!Double.isFinite(v) || v < lo || v > hi) {
+            throw new IllegalArgumentException(what + " must be between " + lo + " and " + hi + ", got " + v);
+        }
+    }
+
+    private static void requireSize(String what, int v) {
+        if (v < 8 || v % 8 != 0 || v > 4096) {
+            throw new IllegalArgumentException(what + " must be a multiple of 8 between 8 and 4096, got " + v);
+        }
+    }
+
+    /** A request with the official defaults for one subject (or none when {@code subject} is null). */
+    public static GenerationRequest of(SubjectQuery subject, String prompt, long seed) {
+        return new GenerationRequest(subject == null ? List.of() : List.of(subject), prompt, "", DEFAULT_SCALE,
+                DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_SCHEDULER, DEFAULT_SIZE, DEFAULT_SIZE, seed, null, 1);
+    }
+}
