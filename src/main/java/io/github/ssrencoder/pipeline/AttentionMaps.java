@@ -3,7 +3,7 @@ package io.github.ssrencoder.pipeline;
 import java.util.List;
 import net.imglib2.img.array.ArrayImg;
 import net.imglib2.img.array.ArrayImgs;
-import net.imglib2.img.basictypes.FloatArray;
+import net.imglib2.img.basictypeaccess.array.FloatArray;
 import net.imglib2.type.numeric.real.FloatType;
 
 /**
