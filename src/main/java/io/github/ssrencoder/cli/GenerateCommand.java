@@ -1,0 +1,291 @@
+package io.github.ssrencoder.cli;
+
+import io.github.ssrencoder.io.ImageFiles;
+import io.github.ssrencoder.io.SafetensorsFile;
+import io.github.ssrencoder.io.SafetensorsWriter;
+import io.github.ssrencoder.io.TensorInfo;
+import io.github.ssrencoder.io.WeightFileException;
+import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.pipeline.AttentionMaps;
+import io.github.ssrencoder.pipeline.AttentionRendering;
+import io.github.ssrencoder.pipeline.GenerationRequest;
+import io.github.ssrencoder.pipeline.GenerationResult;
+import io.github.ssrencoder.pipeline.Latents;
+import io.github.ssrencoder.pipeline.ProgressListener;
+import io.github.ssrencoder.pipeline.ReferenceFraming;
+import io.github.ssrencoder.pipeline.SsrPipeline;
+import io.github.ssrencoder.pipeline.SubjectQuery;
+import java.io.PrintWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import net.imglib2.RandomAccessibleInterval;
+import net.imglib2.img.array.ArrayImg;
+import net.imglib2.img.basictypeaccess.array.FloatArray;
+import net.imglib2.img.basictypeaccess.array.IntArray;
+import net.imglib2.type.numeric.ARGBType;
+import net.imglib2.type.numeric.real.FloatType;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ssr generate}: one generation from flags, or a job file with one or many jobs (DESIGN §4). */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate images of a subject (reference image + text or mask query) from a prompt.")
+final class GenerateCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--models", required = true, description = "Models folder (sd/, image_encoder/, ssr/).")
+    Path models;
+    @Option(names = "--image", description = "Reference image of the subject.")
+    Path image;
+    @Option(names = "--query", description = "Text naming the subject to pick (also with --mask).")
+    String query;
+    @Option(names = "--mask", description = "Mask image of the subject (white = subject); makes a mask query.")
+    Path mask;
+    @Option(names = "--mask-weight", defaultValue = "1.0", description = "Mask weight (default ${DEFAULT-VALUE}).")
+    double maskWeight;
+    @Option(names = "--prompt", description = "Text prompt.")
+    String prompt;
+    @Option(names = "--negative-prompt", defaultValue = "", description = "Negative prompt.")
+    String negativePrompt;
+    @Option(names = "--scale", defaultValue = "1.0", description = "SSR attention scale (default ${DEFAULT-VALUE}).")
+    double scale;
+    @Option(names = "--guidance", defaultValue = "7.5", description = "Guidance scale (default ${DEFAULT-VALUE}).")
+    double guidance;
+    @Option(names = "--steps", defaultValue = "30", description = "Denoising steps (default ${DEFAULT-VALUE}).")
+    int steps;
+    @Option(names = "--scheduler", defaultValue = "unipc",
+            description = "unipc, ddim, pndm, euler, euler-a or dpmpp-2m (default ${DEFAULT-VALUE}).")
+    String scheduler;
+    @Option(names = "--width", defaultValue = "512", description = "Width in pixels, multiple of 8.")
+    int width;
+    @Option(names = "--height", defaultValue = "512", description = "Height in pixels, multiple of 8.")
+    int height;
+    @Option(names = "--seed", description = "Seed of the initial noise (as torch.Generator().manual_seed).")
+    Long seed;
+    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8].")
+    Path initLatents;
+    @Option(names = "--images", defaultValue = "1", description = "Number of images (default ${DEFAULT-VALUE}).")
+    int numImages;
+    @Option(names = "--framing", defaultValue = "center-crop",
+            description = "How the reference is framed: center-crop (official), pad-to-square.")
+    String framing;
+    @Option(names = "--output", description = "Output PNG (several images: NAME-1.png, NAME-2.png, …).")
+    Path output;
+    @Option(names = "--save-latents", description = "Write the final latents (before decoding) as safetensors.")
+    Path saveLatents;
+    @Option(names = "--save-attention", description = "Folder for attention maps (PNG heat maps, overlays, raw tensors).")
+    Path saveAttention;
+    @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
+    Path job;
+    @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
+    String shard;
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu or auto (default ${DEFAULT-VALUE}).")
+    String device;
+    @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = engine default).")
+    int threads;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        List<JobSpec> jobs = selectShard(jobs());
+        EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
+        ProgressListener progress = new ConsoleProgress(err);
+        try (SsrPipeline pipeline = SsrPipeline.open(models, choice, threads, progress)) {
+            err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
+            for (int i = 0; i < jobs.size(); i++) {
+                if (jobs.size() > 1) {
+                    err.println("ssr: job " + (i + 1) + " of " + jobs.size());
+                }
+                run(pipeline, jobs.get(i), progress, out);
+            }
+        }
+        return 0;
+    }
+
+    private List<JobSpec> jobs() {
+        List<JobSpec.Subject> subjects = new ArrayList<>();
+        if (image != null) {
+            subjects.add(new JobSpec.Subject(image, query == null ? "" : query, mask, 1.0));
+        } else if (mask != null || query != null && job == null) {
+            throw new IllegalArgumentException("--query and --mask need --image (the reference image of the subject)");
+        }
+        JobSpec flags = new JobSpec(subjects, prompt, negativePrompt, scale, maskWeight, guidance, steps, scheduler, width,
+                height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing);
+        if (job == null) {
+            if (prompt == null) {
+                throw new IllegalArgumentException("--prompt is required (or give a --job file)");
+            }
+            if (output == null) {
+                throw new IllegalArgumentException("--output is required (or set \"output\" in a --job file)");
+            }
+            return List.of(flags);
+        }
+        return JobSpec.readJobs(job, flags);
+    }
+
+    private List<JobSpec> selectShard(List<JobSpec> all) {
+        if (shard == null) {
+            return all;
+        }
+        String[] parts = shard.split("/");
+        int index;
+        int count;
+        try {
+            index = Integer.parseInt(parts[0].trim());
+            count = Integer.parseInt(parts[1].trim());
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("--shard must be I/N with 0 ≤ I < N, got '" + shard + "'");
+        }
+        if (parts.length != 2 || count < 1 || index < 0 || index >= count) {
+            throw new IllegalArgumentException("--shard must be I/N with 0 ≤ I < N, got '" + shard + "'");
+        }
+        List<JobSpec> out = new ArrayList<>();
+        for (int i = index; i < all.size(); i += count) {
+            out.add(all.get(i));
+        }
+        return out;
+    }
+
+    private static ReferenceFraming framing(String s) {
+        return switch (s.toLowerCase(Locale.ROOT)) {
+            case "center-crop", "center_crop" -> ReferenceFraming.CENTER_CROP;
+            case "pad-to-square", "pad_to_square" -> ReferenceFraming.PAD_TO_SQUARE;
+            default -> throw new IllegalArgumentException("unknown framing '" + s + "' (use center-crop or pad-to-square)");
+        };
+    }
+
+    private static void run(SsrPipeline pipeline, JobSpec j, ProgressListener progress, PrintWriter out) {
+        if (j.output() == null) {
+            throw new IllegalArgumentException("no output file given (--output or \"output\")");
+        }
+        ReferenceFraming fr = framing(j.framing());
+        Map<Path, ArrayImg<ARGBType, IntArray>> images = new HashMap<>();
+        List<SubjectQuery> subjects = new ArrayList<>();
+        for (JobSpec.Subject s : j.subjects()) {
+            ArrayImg<ARGBType, IntArray> img = images.computeIfAbsent(s.image().toAbsolutePath(), ImageFiles::readRgb);
+            ArrayImg<FloatType, FloatArray> m = s.mask() == null ? null : ImageFiles.readMask(s.mask());
+            subjects.add(new SubjectQuery(img, s.query(), m, s.weight(), j.maskWeight(), fr, null));
+        }
+        Latents init = j.initLatents() == null ? null : readLatents(j.initLatents());
+        GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
+                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages());
+        GenerationResult result = pipeline.generate(request, progress);
+        writeOutputs(j, subjects, result, out);
+    }
+
+    /** Reads the tensor {@code latents} of a safetensors file. */
+    static Latents readLatents(Path file) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            if (!f.contains("latents")) {
+                throw WeightFileException.of(file, "no tensor named 'latents' (found: " + String.join(", ", f.keys()) + ")");
+            }
+            TensorInfo info = f.info("latents");
+            if (info.dtype() != io.github.ssrencoder.io.DType.F32) {
+                throw WeightFileException.of(file, "'latents' must be float32, got " + info.dtype());
+            }
+            float[] values = new float[(int) info.numel()];
+            ByteBuffer.wrap(f.readBytes("latents")).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+            return new Latents(info.shape(), values);
+        }
+    }
+
+    private static Path numbered(Path file, int index, int count) {
+        if (count == 1) {
+            return file;
+        }
+        String name = file.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String stem = dot > 0 ? name.substring(0, dot) : name;
+        String ext = dot > 0 ? name.substring(dot) : ".png";
+        return file.resolveSibling(stem + "-" + (index + 1) + ext);
+    }
+
+    private static void writeOutputs(JobSpec j, List<SubjectQuery> subjects, GenerationResult result, PrintWriter out) {
+        int n = result.images().size();
+        Map<String, String> text = new java.util.LinkedHashMap<>();
+        text.put("Software", "ssr-encoder-fiji");
+        text.put("parameters", new com.google.gson.GsonBuilder().disableHtmlEscaping().create().toJson(result.parameters()));
+        for (int k = 0; k < n; k++) {
+            Path file = numbered(j.output(), k, n);
+            ImageFiles.writePng(result.images().get(k), file, text);
+            out.println(file);
+        }
+        if (j.saveLatents() != null) {
+            SafetensorsWriter w = new SafetensorsWriter();
+            for (int k = 0; k < n; k++) {
+                Latents l = result.latents().get(k);
+                w.add(n == 1 ? "latents" : "latents." + k, l.shape(), l.data());
+            }
+            w.write(j.saveLatents());
+            out.println(j.saveLatents());
+        }
+        if (j.saveAttention() != null) {
+            saveAttention(j.saveAttention(), subjects, result.attention());
+            out.println(j.saveAttention());
+        }
+    }
+
+    private static void saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {
+        SafetensorsWriter raw = new SafetensorsWriter();
+        for (int s = 0; s < maps.size(); s++) {
+            AttentionMaps m = maps.get(s);
+            String prefix = "subject" + (s + 1);
+            raw.add(prefix + ".A_t2p", new long[] {m.heads(), m.contextLength(), 1L + (long) m.gridHeight() * m.gridWidth()},
+                    m.probabilities());
+            RandomAccessibleInterval<ARGBType> ref = subjects.get(s).image();
+            for (int k = -1; k < m.tokens().size(); k++) {
+                String label = k < 0 ? "mean" : (k + 1) + "-" + safe(m.tokens().get(k));
+                ImageFiles.writePng(AttentionRendering.heatMap(m.tokenMap(k), m.gridWidth(), m.gridHeight(), 224),
+                        dir.resolve(prefix + "-map-" + label + ".png"), Map.of());
+            }
+            ImageFiles.writePng(AttentionRendering.overlay(ref, m, -1, subjects.get(s), 0.6),
+                    dir.resolve(prefix + "-overlay.png"), Map.of());
+        }
+        if (!maps.isEmpty()) {
+            raw.write(dir.resolve("attention.safetensors"));
+        }
+    }
+
+    private static String safe(String token) {
+        String s = token.replaceAll("[^A-Za-z0-9_-]", "_");
+        return s.isEmpty() ? "token" : s;
+    }
+
+    /** Progress on stderr: stages and one line per denoising step. */
+    private static final class ConsoleProgress implements ProgressListener {
+        private final PrintWriter err;
+
+        ConsoleProgress(PrintWriter err) {
+            this.err = err;
+        }
+
+        @Override
+        public void stage(String message) {
+            err.println("ssr: " + message);
+            err.flush();
+        }
+
+        @Override
+        public void step(int step, int total) {
+            err.println("ssr: step " + step + "/" + total);
+            err.flush();
+        }
+
+        @Override
+        public void warning(String message) {
+            err.println("ssr: warning: " + message);
+            err.flush();
+        }
+    }
+}

@@ -1,0 +1,122 @@
+package io.github.ssrencoder.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import io.github.ssrencoder.io.JsonFiles;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * One generation as described on the command line or in a job file (DESIGN §4). Paths in a job file are
+ * relative to the job file. Fields left out take the command-line values, which default as the official
+ * inference scripts.
+ */
+record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
+               double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
+               Path output, Path saveLatents, Path saveAttention, int numImages, String framing) {
+
+    /** One subject: image, query text, optional mask, weight. */
+    record Subject(Path image, String query, Path mask, double weight) {
+    }
+
+    private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
+            "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
+            "save_attention", "images", "framing", "jobs");
+    private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
+
+    /**
+     * Reads the jobs of a job file: the top-level object is one job, unless it holds {@code "jobs"}, a list
+     * of job objects, each inheriting the top-level fields it does not set.
+     */
+    static List<JobSpec> readJobs(Path file, JobSpec defaults) {
+        JsonObject root = JsonFiles.readObject(file);
+        Path base = file.toAbsolutePath().getParent();
+        checkKeys(file, root, JOB_KEYS, "job");
+        List<JobSpec> out = new ArrayList<>();
+        if (root.has("jobs")) {
+            if (!root.get("jobs").isJsonArray()) {
+                throw bad(file, "'jobs' must be a list of job objects");
+            }
+            JobSpec shared = parse(file, base, root, defaults, false);
+            JsonArray jobs = root.getAsJsonArray("jobs");
+            for (int i = 0; i < jobs.size(); i++) {
+                if (!jobs.get(i).isJsonObject()) {
+                    throw bad(file, "jobs[" + i + "] must be an object");
+                }
+                JsonObject job = jobs.get(i).getAsJsonObject();
+                checkKeys(file, job, JOB_KEYS, "jobs[" + i + "]");
+                out.add(parse(file, base, job, shared, true));
+            }
+        } else {
+            out.add(parse(file, base, root, defaults, true));
+        }
+        return out;
+    }
+
+    private static void checkKeys(Path file, JsonObject o, Set<String> allowed, String where) {
+        for (String k : o.keySet()) {
+            if (!allowed.contains(k)) {
+                throw bad(file, "unknown key '" + k + "' in " + where + " (known: " + String.join(", ", new java.util.TreeSet<>(allowed)) + ")");
+            }
+        }
+    }
+
+    private static IllegalArgumentException bad(Path file, String msg) {
+        return new IllegalArgumentException(file + ": " + msg);
+    }
+
+    private static JobSpec parse(Path file, Path base, JsonObject o, JobSpec d, boolean complete) {
+        List<Subject> subjects = d.subjects();
+        if (o.has("subjects")) {
+            if (!o.get("subjects").isJsonArray()) {
+                throw bad(file, "'subjects' must be a list");
+            }
+            subjects = new ArrayList<>();
+            JsonArray arr = o.getAsJsonArray("subjects");
+            for (int i = 0; i < arr.size(); i++) {
+                JsonElement el = arr.get(i);
+                if (!el.isJsonObject()) {
+                    throw bad(file, "subjects[" + i + "] must be an object");
+                }
+                JsonObject s = el.getAsJsonObject();
+                checkKeys(file, s, SUBJECT_KEYS, "subjects[" + i + "]");
+                String image = JsonFiles.getString(file, s, "image", null);
+                if (image == null) {
+                    throw bad(file, "subjects[" + i + "] needs an 'image'");
+                }
+                String mask = JsonFiles.getString(file, s, "mask", null);
+                subjects.add(new Subject(base.resolve(image), JsonFiles.getString(file, s, "query", ""),
+                        mask == null ? null : base.resolve(mask), JsonFiles.getDouble(file, s, "weight", 1.0)));
+            }
+        }
+        String prompt = JsonFiles.getString(file, o, "prompt", d.prompt());
+        if (complete && prompt == null) {
+            throw bad(file, "a job needs a 'prompt'");
+        }
+        Long seed = o.has("seed") && !o.get("seed").isJsonNull() ? Long.valueOf(o.get("seed").getAsLong()) : d.seed();
+        return new JobSpec(subjects, prompt,
+                JsonFiles.getString(file, o, "negative_prompt", d.negativePrompt()),
+                JsonFiles.getDouble(file, o, "scale", d.scale()),
+                JsonFiles.getDouble(file, o, "mask_weight", d.maskWeight()),
+                JsonFiles.getDouble(file, o, "guidance", d.guidance()),
+                JsonFiles.getInt(file, o, "steps", d.steps()),
+                JsonFiles.getString(file, o, "scheduler", d.scheduler()),
+                JsonFiles.getInt(file, o, "width", d.width()),
+                JsonFiles.getInt(file, o, "height", d.height()),
+                seed,
+                path(file, base, o, "init_latents", d.initLatents()),
+                path(file, base, o, "output", d.output()),
+                path(file, base, o, "save_latents", d.saveLatents()),
+                path(file, base, o, "save_attention", d.saveAttention()),
+                JsonFiles.getInt(file, o, "images", d.numImages()),
+                JsonFiles.getString(file, o, "framing", d.framing()));
+    }
+
+    private static Path path(Path file, Path base, JsonObject o, String key, Path fallback) {
+        String s = JsonFiles.getString(file, o, key, null);
+        return s == null ? fallback : base.resolve(s);
+    }
+}

@@ -1,0 +1,274 @@
+package io.github.ssrencoder.pipeline;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.github.ssrencoder.io.ModelsFolder;
+import io.github.ssrencoder.model.AutoencoderKL;
+import io.github.ssrencoder.model.ClipImageProcessor;
+import io.github.ssrencoder.model.ClipTextEncoder;
+import io.github.ssrencoder.model.ClipTokenizer;
+import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.SsrLayers;
+import io.github.ssrencoder.model.TokenToPatchAligner;
+import io.github.ssrencoder.model.UNet2DCondition;
+import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.schedule.Scheduler;
+import io.github.ssrencoder.schedule.SchedulerConfig;
+import io.github.ssrencoder.schedule.Schedulers;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * SSR-Encoder on Stable Diffusion 1.5: encodes subjects (reference image + text or mask query) into subject
+ * embeddings, denoises with classifier-free guidance through the SSR cross-attention, and decodes with the
+ * VAE. A plain Java API: no ImageJ types, images in and out as imglib2. Models are loaded once by
+ * {@link #open}; every run keeps its arrays in its own manager, released at the end, on error and on cancel.
+ */
+public final class SsrPipeline implements SubjectGenerator {
+
+    private final Path modelsRoot;
+    private final Device device;
+    private final NDManager weights;
+    private final PromptEncoder prompts;
+    private final SubjectEncoder subjects;
+    private final UNet2DCondition unet;
+    private final SsrLayers ssrLayers;
+    private final AutoencoderKL vae;
+    private final SchedulerConfig schedulerConfig;
+    private final Object lock = new Object();
+    private boolean closed;
+
+    private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
+                        UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig) {
+        this.modelsRoot = modelsRoot;
+        this.device = device;
+        this.weights = weights;
+        this.prompts = prompts;
+        this.subjects = subjects;
+        this.unet = unet;
+        this.ssrLayers = ssrLayers;
+        this.vae = vae;
+        this.schedulerConfig = schedulerConfig;
+    }
+
+    /**
+     * Loads every network of a models folder (DESIGN layout: {@code sd/}, {@code image_encoder/}, {@code ssr/}).
+     *
+     * @param modelsRoot the models folder
+     * @param choice     CPU, GPU or AUTO
+     * @param threads    intra-op threads (0 = engine default)
+     */
+    public static SsrPipeline open(Path modelsRoot, EngineRuntime.DeviceChoice choice, int threads) {
+        return open(modelsRoot, choice, threads, ProgressListener.NONE);
+    }
+
+    /** As {@link #open(Path, EngineRuntime.DeviceChoice, int)}, reporting each loading stage. */
+    public static SsrPipeline open(Path modelsRoot, EngineRuntime.DeviceChoice choice, int threads, ProgressListener progress) {
+        EngineRuntime.configureOffline(threads);
+        ModelsFolder folder = ModelsFolder.open(modelsRoot);
+        Device device = EngineRuntime.device(choice);
+        NDManager weights = EngineRuntime.newManager(device);
+        try {
+            progress.stage("Loading tokenizer and text encoder");
+            ClipTokenizer tokenizer = ClipTokenizer.load(folder.tokenizer());
+            ClipTextEncoder textEncoder = ClipTextEncoder.load(folder.textEncoder(), weights);
+            PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
+            progress.stage("Loading image encoder and aligner");
+            ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
+            TokenToPatchAligner aligner = TokenToPatchAligner.load(folder.ssrAligner().getParent(), weights);
+            SubjectEncoder subjects = new SubjectEncoder(vision, ClipImageProcessor.defaults(), aligner, prompts);
+            progress.stage("Loading UNet");
+            UNet2DCondition unet = UNet2DCondition.load(folder.unet(), weights);
+            SsrLayers ssr = SsrLayers.load(folder.ssrLayers(), unet, weights);
+            progress.stage("Loading VAE");
+            AutoencoderKL vae = AutoencoderKL.load(folder.vae(), weights);
+            SchedulerConfig sched = SchedulerConfig.read(folder.scheduler().resolve("scheduler_config.json"));
+            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched);
+        } catch (RuntimeException | Error e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    /** The device the networks run on. */
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public GenerationResult generate(GenerationRequest request, ProgressListener progress) {
+        synchronized (lock) {
+            ensureOpen();
+            try (NDManager run = weights.newSubManager()) {
+                return generateIn(run, request, progress);
+            }
+        }
+    }
+
+    @Override
+    public AttentionMaps attention(SubjectQuery query, ProgressListener progress) {
+        synchronized (lock) {
+            ensureOpen();
+            try (NDManager run = weights.newSubManager()) {
+                return subjects.encode(List.of(query), run, weights, progress).get(0).attention();
+            }
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("the SSR pipeline was closed (models unloaded)");
+        }
+    }
+
+    private GenerationResult generateIn(NDManager run, GenerationRequest request, ProgressListener progress) {
+        Scheduler scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+        try {
+            long seed = request.seed() != null ? request.seed() : new SecureRandom().nextLong() & Long.MAX_VALUE;
+            TorchGenerator generator = new TorchGenerator(seed);
+            progress.stage("Encoding prompt");
+            NDArray promptEmbeds = prompts.encode(request.prompt(), "prompt", run, progress);
+            NDArray negativeEmbeds = prompts.encode(request.negativePrompt(), "negative prompt", run, progress);
+            List<AttentionMaps> maps = new ArrayList<>();
+            if (!request.subjects().isEmpty()) {
+                List<SubjectEncoder.Encoded> encoded = subjects.encode(request.subjects(), run, weights, progress);
+                NDList cond = new NDList(promptEmbeds);
+                NDList uncond = new NDList(negativeEmbeds);
+                for (SubjectEncoder.Encoded e : encoded) {
+                    cond.add(e.conditional());
+                    uncond.add(e.unconditional());
+                    maps.add(e.attention());
+                }
+                promptEmbeds = NDArrays.concat(cond, 1);
+                negativeEmbeds = NDArrays.concat(uncond, 1);
+                ssrLayers.attach(unet, (float) request.scale(), prompts.contextLength());
+            } else {
+                SsrLayers.detach(unet);
+            }
+            boolean guided = request.guidance() > 1.0;
+            NDArray context = guided ? NDArrays.concat(new NDList(negativeEmbeds, promptEmbeds), 0) : promptEmbeds;
+
+            int latentH = request.height() / 8;
+            int latentW = request.width() / 8;
+            long channels = unet.config().inChannels();
+            NDArray allNoise = request.initLatents() != null
+                    ? run.create(request.initLatents().data(), new Shape(request.initLatents().shape()))
+                    : generator.randn(new Shape(request.numImages(), channels, latentH, latentW), run);
+            List<net.imglib2.RandomAccessibleInterval<net.imglib2.type.numeric.ARGBType>> images = new ArrayList<>();
+            List<Latents> finals = new ArrayList<>();
+            for (int k = 0; k < request.numImages(); k++) {
+                if (k > 0) {
+                    scheduler.close();
+                    scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+                }
+                NDArray noise = allNoise.get(k).expandDims(0);
+                NDArray latents = denoise(run, scheduler, noise, context, request, guided, generator, k, progress);
+                finals.add(new Latents(latents.getShape().getShape(), latents.toFloatArray()));
+                progress.stage("Decoding image " + (k + 1) + " of " + request.numImages());
+                try (NDManager decode = run.newSubManager()) {
+                    NDArray z = latents.div(vae.scalingFactor());
+                    z.attach(decode);
+                    NDArray decoded = vae.decode(z);
+                    decoded.attach(decode);
+                    images.add(ImageConversion.toRgb(decoded));
+                }
+                latents.close();
+            }
+            return new GenerationResult(images, finals, maps, request.initLatents() != null && request.seed() == null ? null : seed,
+                    parameters(request, seed));
+        } finally {
+            scheduler.close();
+        }
+    }
+
+    private NDArray denoise(NDManager run, Scheduler scheduler, NDArray noise, NDArray context, GenerationRequest request,
+                            boolean guided, TorchGenerator generator, int imageIndex, ProgressListener progress) {
+        scheduler.setTimesteps(request.steps());
+        float[] timesteps = scheduler.timesteps();
+        NDArray latents = noise.mul(scheduler.initNoiseSigma());
+        int total = timesteps.length;
+        progress.stage("Denoising image " + (imageIndex + 1) + " of " + request.numImages());
+        for (int i = 0; i < total; i++) {
+            if (progress.isCancelled()) {
+                throw new CancelledException();
+            }
+            NDArray next;
+            try (NDManager step = run.newSubManager()) {
+                NDArray input = guided ? NDArrays.concat(new NDList(latents, latents), 0) : latents.duplicate();
+                input.attach(step);
+                NDArray scaled = scheduler.scaleModelInput(input, i);
+                scaled.attach(step);
+                NDArray eps = unet.forward(scaled, timesteps[i], context);
+                eps.attach(step);
+                NDArray guidedEps;
+                if (guided) {
+                    NDArray uncond = eps.get(0).expandDims(0);
+                    NDArray cond = eps.get(1).expandDims(0);
+                    guidedEps = uncond.add(cond.sub(uncond).mul((float) request.guidance()));
+                } else {
+                    guidedEps = eps;
+                }
+                guidedEps.attach(step);
+                next = scheduler.step(guidedEps, i, latents, (shape, m) -> generator.randn(shape, m));
+                next.attach(run);
+            }
+            latents.close();
+            latents = next;
+            progress.step(i + 1, total);
+        }
+        return latents;
+    }
+
+    private Map<String, String> parameters(GenerationRequest r, long seed) {
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("prompt", r.prompt());
+        p.put("negative_prompt", r.negativePrompt());
+        for (int i = 0; i < r.subjects().size(); i++) {
+            SubjectQuery q = r.subjects().get(i);
+            String prefix = r.subjects().size() == 1 ? "" : "subject" + (i + 1) + ".";
+            p.put(prefix + "query", q.text());
+            p.put(prefix + "query_type", q.hasMask() ? "mask" : "text");
+            if (q.hasMask()) {
+                p.put(prefix + "mask_weight", fmt(q.maskWeight()));
+            }
+            p.put(prefix + "weight", fmt(q.weight()));
+            p.put(prefix + "framing", q.framing().name().toLowerCase(Locale.ROOT).replace('_', '-'));
+        }
+        p.put("scale", fmt(r.scale()));
+        p.put("guidance", fmt(r.guidance()));
+        p.put("steps", Integer.toString(r.steps()));
+        p.put("scheduler", r.scheduler());
+        p.put("width", Integer.toString(r.width()));
+        p.put("height", Integer.toString(r.height()));
+        p.put("seed", r.initLatents() != null && r.seed() == null ? "explicit initial latents" : Long.toString(seed));
+        p.put("images", Integer.toString(r.numImages()));
+        p.put("models", modelsRoot.toString());
+        p.put("device", device.toString());
+        return p;
+    }
+
+    private static String fmt(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    /** Frees every native array held by the loaded networks. */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            if (!closed) {
+                closed = true;
+                subjects.clearCache();
+                weights.close();
+            }
+        }
+    }
+}

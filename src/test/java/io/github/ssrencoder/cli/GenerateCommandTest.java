@@ -1,0 +1,151 @@
+package io.github.ssrencoder.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.github.ssrencoder.io.ImageFiles;
+import io.github.ssrencoder.io.SafetensorsFile;
+import io.github.ssrencoder.io.SafetensorsWriter;
+import io.github.ssrencoder.testing.Golden;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ssr generate} reproduces the golden pipeline cases and reports bad input with exit code 2. */
+class GenerateCommandTest {
+
+    @TempDir
+    Path tmp;
+
+    record Run(int code, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = SsrCli.execute(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    private Path initLatents(String caseName) {
+        Path file = tmp.resolve(caseName + "-init.safetensors");
+        try (SafetensorsFile f = Golden.caseTensors(caseName); NDManager m = NDManager.newBaseManager()) {
+            NDArray a = f.load("latents_init", m);
+            new SafetensorsWriter().add("latents", a.getShape().getShape(), a.toFloatArray()).write(file);
+        }
+        return file;
+    }
+
+    private void assertLatents(String caseName, Path saved) {
+        try (SafetensorsFile f = Golden.caseTensors(caseName); SafetensorsFile s = SafetensorsFile.open(saved);
+             NDManager m = NDManager.newBaseManager()) {
+            Golden.assertClose(caseName + " latents via CLI", f.load("latents_final", m), s.load("latents", m), 5e-4);
+        }
+    }
+
+    @Test
+    void textQueryCaseIsReproducedFromTheCommandLine() {
+        Path a = Golden.tinyA();
+        Path out = tmp.resolve("out.png");
+        Path lat = tmp.resolve("final.safetensors");
+        Path att = tmp.resolve("attention");
+        Run r = run("generate", "--models", a.toString(), "--image", a.resolve("reference.png").toString(), "--query", "red circle",
+                "--prompt", "a red circle on a table", "--negative-prompt", "", "--scale", "0.5", "--guidance", "7.5",
+                "--steps", "4", "--scheduler", "ddim", "--width", "64", "--height", "64",
+                "--init-latents", initLatents("pipeline_t2i_ddim").toString(), "--output", out.toString(),
+                "--save-latents", lat.toString(), "--save-attention", att.toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_t2i_ddim", lat);
+        io.github.ssrencoder.pipeline.PipelineGoldenTest.assertImageWithinOne("CLI png",
+                a.resolve("cases/pipeline_t2i_ddim.png"), ImageFiles.readRgb(out));
+        assertTrue(Files.exists(att.resolve("subject1-overlay.png")));
+        assertTrue(Files.exists(att.resolve("subject1-map-mean.png")));
+        assertTrue(Files.exists(att.resolve("attention.safetensors")));
+    }
+
+    @Test
+    void maskQueryCaseIsReproducedFromTheCommandLine() {
+        Path a = Golden.tinyA();
+        Path lat = tmp.resolve("final.safetensors");
+        Run r = run("generate", "--models", a.toString(), "--image", a.resolve("reference.png").toString(),
+                "--query", "a red circle and a blue square", "--mask", a.resolve("mask.png").toString(), "--mask-weight", "1",
+                "--prompt", "a red circle on a table", "--scale", "0.5", "--steps", "4", "--scheduler", "ddim",
+                "--width", "64", "--height", "64", "--init-latents", initLatents("pipeline_mask_ddim").toString(),
+                "--output", tmp.resolve("mask.png").toString(), "--save-latents", lat.toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_mask_ddim", lat);
+    }
+
+    @Test
+    void multiSubjectJobFileReproducesTheOfficialMultiCase() throws Exception {
+        Path a = Golden.tinyA();
+        Files.copy(a.resolve("reference.png"), tmp.resolve("reference.png"));
+        Files.copy(a.resolve("reference2.png"), tmp.resolve("reference2.png"));
+        initLatents("pipeline_multi_ddim");
+        Files.writeString(tmp.resolve("job.json"), """
+                {"subjects": [{"image": "reference.png", "query": "red circle", "weight": 0.8},
+                              {"image": "reference2.png", "query": "yellow ellipse", "weight": 0.8}],
+                 "prompt": "a red circle next to a yellow ellipse", "negative_prompt": "", "scale": 1.0,
+                 "guidance": 7.5, "steps": 4, "scheduler": "ddim", "width": 64, "height": 64,
+                 "init_latents": "pipeline_multi_ddim-init.safetensors", "output": "multi.png",
+                 "save_latents": "multi.safetensors"}
+                """);
+        Run r = run("generate", "--models", a.toString(), "--job", tmp.resolve("job.json").toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_multi_ddim", tmp.resolve("multi.safetensors"));
+    }
+
+    @Test
+    void plainStableDiffusionCaseRunsWithoutSubject() {
+        Path a = Golden.tinyA();
+        Path lat = tmp.resolve("sd.safetensors");
+        Run r = run("generate", "--models", a.toString(), "--prompt", "a red circle on a table", "--steps", "4",
+                "--scheduler", "ddim", "--width", "64", "--height", "64",
+                "--init-latents", initLatents("pipeline_sd_ddim").toString(), "--output", tmp.resolve("sd.png").toString(),
+                "--save-latents", lat.toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_sd_ddim", lat);
+    }
+
+    @Test
+    void jobBatchesAreShardedAcrossArrayTasks() throws Exception {
+        Path a = Golden.tinyA();
+        Files.writeString(tmp.resolve("jobs.json"), """
+                {"steps": 1, "scheduler": "ddim", "width": 64, "height": 64, "seed": 7,
+                 "jobs": [{"prompt": "one", "output": "j0.png"}, {"prompt": "two", "output": "j1.png"},
+                          {"prompt": "three", "output": "j2.png"}]}
+                """);
+        Run r = run("generate", "--models", a.toString(), "--job", tmp.resolve("jobs.json").toString(), "--shard", "1/2");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(tmp.resolve("j0.png")));
+        assertTrue(Files.exists(tmp.resolve("j1.png")));
+        assertFalse(Files.exists(tmp.resolve("j2.png")));
+    }
+
+    @Test
+    void badInputExitsWithTwoAndOneLineReason() {
+        Path a = Golden.tinyA();
+        for (List<String> args : List.of(
+                List.of("generate", "--models", a.toString(), "--prompt", "p", "--width", "65", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", tmp.resolve("nope").toString(), "--prompt", "p", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", a.toString(), "--prompt", "p", "--scheduler", "magic", "--steps", "1",
+                        "--width", "64", "--height", "64", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", a.toString(), "--image", tmp.resolve("missing.png").toString(), "--query", "q",
+                        "--prompt", "p", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", a.toString(), "--prompt", "p", "--steps", "0", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--bogus"))) {
+            Run r = run(args.toArray(String[]::new));
+            assertEquals(2, r.code(), args + " → " + r.err());
+            assertEquals(1, r.err().strip().lines().filter(l -> !l.startsWith("ssr: Loading") && !l.startsWith("ssr: PyTorch")).count(),
+                    args + " → " + r.err());
+            assertFalse(Files.exists(tmp.resolve("x.png")), "no output on bad input");
+        }
+    }
+}
