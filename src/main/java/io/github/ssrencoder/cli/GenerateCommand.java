@@ -15,6 +15,7 @@ import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.pipeline.ReferenceFraming;
 import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectQuery;
+import io.github.ssrencoder.schedule.Schedulers;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -99,18 +100,28 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         List<JobSpec> jobs = selectShard(jobs());
+        List<Prepared> prepared = new ArrayList<>();
+        for (JobSpec j : jobs) {
+            prepared.add(prepare(j));
+        }
         EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
         ProgressListener progress = new ConsoleProgress(err);
         try (SsrPipeline pipeline = SsrPipeline.open(models, choice, threads, progress)) {
             err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
-            for (int i = 0; i < jobs.size(); i++) {
-                if (jobs.size() > 1) {
-                    err.println("ssr: job " + (i + 1) + " of " + jobs.size());
+            for (int i = 0; i < prepared.size(); i++) {
+                if (prepared.size() > 1) {
+                    err.println("ssr: job " + (i + 1) + " of " + prepared.size());
                 }
-                run(pipeline, jobs.get(i), progress, out);
+                Prepared p = prepared.get(i);
+                GenerationResult result = pipeline.generate(p.request(), progress);
+                writeOutputs(p.job(), p.request().subjects(), result, out);
             }
         }
         return 0;
+    }
+
+    /** A job whose inputs were read and validated before any model is loaded. */
+    private record Prepared(JobSpec job, GenerationRequest request) {
     }
 
     private List<JobSpec> jobs() {
@@ -165,9 +176,13 @@ final class GenerateCommand implements Callable<Integer> {
         };
     }
 
-    private static void run(SsrPipeline pipeline, JobSpec j, ProgressListener progress, PrintWriter out) {
+    private static Prepared prepare(JobSpec j) {
         if (j.output() == null) {
             throw new IllegalArgumentException("no output file given (--output or \"output\")");
+        }
+        if (!Schedulers.names().contains(j.scheduler())) {
+            throw new IllegalArgumentException("unknown scheduler '" + j.scheduler() + "' (supported: "
+                    + String.join(", ", Schedulers.names()) + ")");
         }
         ReferenceFraming fr = framing(j.framing());
         Map<Path, ArrayImg<ARGBType, IntArray>> images = new HashMap<>();
@@ -180,8 +195,7 @@ final class GenerateCommand implements Callable<Integer> {
         Latents init = j.initLatents() == null ? null : readLatents(j.initLatents());
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
                 j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages());
-        GenerationResult result = pipeline.generate(request, progress);
-        writeOutputs(j, subjects, result, out);
+        return new Prepared(j, request);
     }
 
     /** Reads the tensor {@code latents} of a safetensors file. */
