@@ -113,7 +113,7 @@ final class SubjectEncoder {
              NDArray emptyText = text.encode("", what, run, ProgressListener.NONE)) {
             TokenToPatchAligner.AlignerOutput cond = aligner.forward(queryText, imageEmbeds, bias);
             TokenToPatchAligner.AlignerOutput uncond = aligner.forward(emptyText, uncondImageEmbeds(run, cacheManager), bias);
-            AttentionMaps maps = attentionMaps(q.text(), cond.probabilities());
+            AttentionMaps maps = attentionMaps(q.text(), cond);
             NDArray conditional = cond.subjectEmbeds();
             if (q.weight() != 1.0) {
                 conditional = conditional.mul((float) q.weight());
@@ -149,25 +149,17 @@ final class SubjectEncoder {
         return MaskQuery.scoreBias(grid, (float) q.maskWeight(), run);
     }
 
-    private AttentionMaps attentionMaps(String query, NDArray probabilities) {
+    private AttentionMaps attentionMaps(String query, TokenToPatchAligner.AlignerOutput cond) {
         ClipTokenizer tok = text.tokenizer();
-        int context = tok.maxLength();
         List<String> tokens = tok.tokenize(query).tokens();
-        int n = Math.min(tokens.size(), context - 2);
+        int n = Math.min(tokens.size(), tok.maxLength() - 2);
         int[] positions = new int[n];
         List<String> labels = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             positions[i] = i + 1;
             labels.add(tokens.get(i).replace("</w>", ""));
         }
-        long[] shape = probabilities.getShape().getShape();
-        int heads = aligner.heads();
-        int t = (int) shape[2];
-        int g = (int) Math.round(Math.sqrt(t - 1));
-        float[] probs = probabilities.toFloatArray();
-        float[] first = new float[heads * context * t];
-        System.arraycopy(probs, 0, first, 0, first.length);
-        return new AttentionMaps(labels, positions, heads, context, g, g, first);
+        return AlignerAttentionMaps.of(cond, aligner.heads(), 0, labels, positions);
     }
 
     /** Releases the cached unconditional image features. */
