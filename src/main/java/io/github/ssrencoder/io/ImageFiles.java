@@ -42,11 +42,16 @@ public final class ImageFiles {
         int w = img.getWidth();
         int h = img.getHeight();
         int[] argb = new int[w * h];
-        if (img.getType() == BufferedImage.TYPE_BYTE_GRAY) {
+        if (img.getColorModel().getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY) {
+            // Grey values are taken as stored (PIL's convert("RGB") replicates them); getRGB would apply a
+            // linear-to-sRGB conversion and change them.
             var raster = img.getRaster();
+            int bits = img.getColorModel().getComponentSize(0);
+            int max = (1 << bits) - 1;
             for (int y = 0; y < h; y++) {
                 for (int x = 0; x < w; x++) {
-                    int v = raster.getSample(x, y, 0);
+                    int s = raster.getSample(x, y, 0);
+                    int v = bits == 8 ? s : Math.round(s * 255f / max);
                     argb[y * w + x] = 0xFF000000 | v << 16 | v << 8 | v;
                 }
             }
