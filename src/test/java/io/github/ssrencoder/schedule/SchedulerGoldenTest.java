@@ -125,18 +125,9 @@ class SchedulerGoldenTest {
         throw new IllegalArgumentException(s.name() + " has no noise levels");
     }
 
-    /**
-     * Tables must agree to float32 rounding: torch 1.13's float32 {@code linspace} of the betas differs from
-     * this package's in the last bit for some entries, which moves cumulative alphas by at most 2 ulp.
-     */
+    /** Tables (alphas, noise levels) must be bit-identical to the reference's float32 ones. */
     private static void checkTable(String what, float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        for (int i = 0; i < expected.length; i++) {
-            double d = Math.abs((double) expected[i] - actual[i]);
-            if (d > 2 * Math.ulp(expected[i])) {
-                fail(String.format("%s[%d]: expected %.9g, got %.9g", what, i, expected[i], actual[i]));
-            }
-        }
+        assertArrayEquals(expected, actual, what);
     }
 
     /** Every element must be within the absolute or the relative tolerance; records the worst errors. */
