@@ -115,6 +115,11 @@ final class DpmSolverMultistepScheduler implements Scheduler {
         history.close();
     }
 
+    /** Arrays held between steps (for tests of memory use). */
+    int historySize() {
+        return history.size();
+    }
+
     @Override
     public void close() {
         reset();

@@ -5,9 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 
 /**
- * Owner of the arrays a multistep scheduler keeps between steps. They live in a sub-manager of the
- * sample's manager and are taken out of any {@link NDScope}, so a caller's scope around {@code step} does
- * not free them; the scheduler frees each one when it drops out of the history.
+ * Owner of the arrays a multistep scheduler keeps between steps. They live in a manager of their own (on
+ * the sample's engine and device), so neither a caller's per-step manager nor an {@link NDScope} around
+ * {@code step} frees them; the scheduler frees each one when it drops out of the history, and all of them
+ * on {@code close}.
  */
 final class History implements AutoCloseable {
 
@@ -16,7 +17,7 @@ final class History implements AutoCloseable {
     /** Moves {@code array} (created by the scheduler) into the history. */
     NDArray keep(NDArray array) {
         if (manager == null || !manager.isOpen()) {
-            manager = array.getManager().newSubManager();
+            manager = array.getManager().getEngine().newBaseManager(array.getDevice());
         }
         NDScope.unregister(array);
         array.attach(manager);
@@ -27,6 +28,11 @@ final class History implements AutoCloseable {
     NDArray copy(NDArray array) {
         NDArray c = array.duplicate();
         return keep(c);
+    }
+
+    /** Number of arrays currently held. */
+    int size() {
+        return manager == null || !manager.isOpen() ? 0 : manager.getManagedArrays().size();
     }
 
     static void free(NDArray array) {

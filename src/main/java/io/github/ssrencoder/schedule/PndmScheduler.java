@@ -163,6 +163,11 @@ final class PndmScheduler implements Scheduler {
         history.close();
     }
 
+    /** Arrays held between steps (for tests of memory use). */
+    int historySize() {
+        return history.size();
+    }
+
     @Override
     public void close() {
         resetHistory();

@@ -190,6 +190,11 @@ final class UniPcMultistepScheduler implements Scheduler {
         history.close();
     }
 
+    /** Arrays held between steps (for tests of memory use). */
+    int historySize() {
+        return history.size();
+    }
+
     @Override
     public void close() {
         reset();
