@@ -168,6 +168,23 @@ final class StateDictUnpickler extends Unpickler {
                 }
                 return NO_RETURN_VALUE;
             }
+            case Opcodes.EMPTY_DICT -> {
+                // Python dicts keep insertion order; the library's default HashMap would lose the file's key order
+                stack.add(new LinkedHashMap<Object, Object>());
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.SETITEMS -> {
+                List<Object> items = stack.pop_all_since_marker();
+                if (items.size() % 2 != 0 || !(stack.peek() instanceof Map<?, ?>)) {
+                    throw new PickleException("malformed SETITEMS");
+                }
+                @SuppressWarnings("unchecked")
+                Map<Object, Object> target = (Map<Object, Object>) stack.peek();
+                for (int i = 0; i < items.size(); i += 2) {
+                    target.put(items.get(i), items.get(i + 1));
+                }
+                return NO_RETURN_VALUE;
+            }
             case Opcodes.INST, Opcodes.OBJ, Opcodes.NEWOBJ, Opcodes.NEWOBJ_EX, Opcodes.EXT1, Opcodes.EXT2, Opcodes.EXT4 ->
                     throw new PickleException("refusing pickle opcode " + key + " (instantiates arbitrary objects)");
             default -> {
