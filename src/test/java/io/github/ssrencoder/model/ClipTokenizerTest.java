@@ -108,6 +108,15 @@ class ClipTokenizerTest {
     }
 
     @Test
+    void specialTokensAreRecognisedInAnyCaseAndControlCharactersDropped() {
+        // Upper case escapes the exact special-token split, but the lower-cased text still matches CLIP's
+        // pattern for specials, which BPE leaves whole.
+        assertEquals(List.of("<|startoftext|>", "dog</w>"), tokenizer.tokenize("<|STARTOFTEXT|>dog").tokens());
+        assertEquals(List.of("a</w>", "<|endoftext|>", "b</w>"), tokenizer.tokenize("a<|endoftext|>b").tokens());
+        assertEquals(tokenizer.tokenize("ab cd").tokens(), tokenizer.tokenize("a\u0000b\u0007\u2028cd\u00ad").tokens());
+    }
+
+    @Test
     void decodeTokenStripsEndOfWordAndNamesSpecials() {
         assertEquals("photo", tokenizer.decodeToken(1125));
         assertEquals("<|startoftext|>", tokenizer.decodeToken(49406));
