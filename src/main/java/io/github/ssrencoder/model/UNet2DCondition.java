@@ -117,6 +117,11 @@ public final class UNet2DCondition extends Module {
         attentionModules.forEach((name, a) -> a.setListener(name, listener));
     }
 
+    /** Bounds the attention score memory of every attention module (see {@link Attention#setMaxScoreElements}). */
+    public void setMaxAttentionScoreElements(long maxElements) {
+        attentionModules.values().forEach(a -> a.setMaxScoreElements(maxElements));
+    }
+
     /** Attaches SSR subject conditioning to every cross-attention (see {@link SsrLayers#attach}). */
     public void setSsr(SsrLayers layers, float scale, int textContextLength) {
         layers.attach(this, scale, textContextLength);

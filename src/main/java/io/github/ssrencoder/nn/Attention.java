@@ -18,8 +18,8 @@ import ai.djl.ndarray.index.NDIndex;
  */
 public final class Attention extends Module {
 
-    /** Score elements per slice of the {@code batch·heads} axis (16 Mi floats = 64 MiB). */
-    private static final long SLICE_ELEMENTS = 1L << 24;
+    /** Default bound on the score elements computed at once (16 Mi floats = 64 MiB). */
+    public static final long DEFAULT_MAX_SCORE_ELEMENTS = 1L << 24;
 
     private final Linear toQ;
     private final Linear toK;
@@ -36,6 +36,7 @@ public final class Attention extends Module {
     private float extraScale;
     private int textContextLength;
 
+    private long maxScoreElements = DEFAULT_MAX_SCORE_ELEMENTS;
     private AttentionListener listener;
     private String name = "";
 
@@ -102,6 +103,17 @@ public final class Attention extends Module {
 
     public boolean hasExtraKeyValue() {
         return extraK != null;
+    }
+
+    /**
+     * Bounds the size of the score matrices computed at once: the {@code batch·heads} axis is processed in
+     * slices of at most {@code max(1, maxElements / (Lq·Lk))} rows. Trades speed for peak memory only.
+     */
+    public void setMaxScoreElements(long maxElements) {
+        if (maxElements < 1) {
+            throw new IllegalArgumentException("maximum score elements must be positive, got " + maxElements);
+        }
+        this.maxScoreElements = maxElements;
     }
 
     /** Hands probabilities to {@code l} (or stops when {@code null}) under the module name {@code moduleName}. */
@@ -173,7 +185,7 @@ public final class Attention extends Module {
         long rows = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
-        long perSlice = Math.max(1, Math.min(rows, SLICE_ELEMENTS / Math.max(1, lq * lk)));
+        long perSlice = Math.max(1, Math.min(rows, maxScoreElements / Math.max(1, lq * lk)));
         if (perSlice >= rows) {
             return attendSlice(q, k, v, part, 0);
         }
