@@ -11,6 +11,9 @@ import java.util.Set;
  * The {@code unet/config.json} of a diffusers {@code UNet2DConditionModel}, with diffusers 0.23.1's defaults for
  * absent keys, resolved per block. Only the SD1.x/SD2.x family is accepted (positional time embedding,
  * cross-attention down/up blocks, no class/added embeddings); anything else is refused naming the key.
+ * {@code num_attention_heads}, which diffusers 0.23.1 itself refuses, is honoured with the meaning later
+ * diffusers versions give it. {@code upcast_attention} is accepted and has no effect: attention is always
+ * computed in float32.
  *
  * @param headsPerBlock          attention heads per down block ({@code num_attention_heads}, or
  *                               {@code attention_head_dim}, which SD configs use as the head count)

@@ -72,11 +72,6 @@ public final class Attention extends Module {
         return heads * dimHead;
     }
 
-    /** Channels of the keys' input (the encoder states for cross-attention). */
-    public long keyInputDim() {
-        return toK.inFeatures();
-    }
-
     /**
      * Adds the extra key/value pair for the tokens after the first {@code textContextLength} encoder tokens.
      * The projections' weights are owned by the caller.
