@@ -1,0 +1,205 @@
+package io.github.ssrencoder.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.github.ssrencoder.io.KeyMapping;
+import io.github.ssrencoder.io.TensorSource;
+import io.github.ssrencoder.io.WeightFiles;
+import io.github.ssrencoder.nn.Activations;
+import io.github.ssrencoder.nn.Attention;
+import io.github.ssrencoder.nn.AttentionListener;
+import io.github.ssrencoder.nn.Conv2d;
+import io.github.ssrencoder.nn.GroupNorm;
+import io.github.ssrencoder.nn.Module;
+import io.github.ssrencoder.nn.ModuleList;
+import io.github.ssrencoder.nn.ModuleWeights;
+import io.github.ssrencoder.nn.Scoped;
+import io.github.ssrencoder.nn.TimestepEmbedding;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+
+/**
+ * Stable Diffusion's noise-prediction network, diffusers' {@code UNet2DConditionModel} (0.23.1 semantics) for
+ * the SD1.x/2.x topology, built from {@code unet/config.json}. Parameter paths equal the checkpoint keys of
+ * {@code diffusion_pytorch_model.safetensors}. Every cross-attention can carry SSR-Encoder's extra subject
+ * key/value pair ({@link SsrLayers}).
+ */
+public final class UNet2DCondition extends Module {
+
+    private final UNetConfig config;
+    private final Conv2d convIn;
+    private final TimestepEmbedding timeEmbedding;
+    private final ModuleList<UNetBlocks.Down> downBlocks;
+    private final ModuleList<UNetBlocks.Up> upBlocks;
+    private final UNetBlocks.Mid midBlock;
+    private final GroupNorm convNormOut;
+    private final Conv2d convOut;
+    private final Map<String, Attention> attentionModules;
+
+    /** Builds the module tree (no weights) for {@code config}. */
+    public UNet2DCondition(UNetConfig config) {
+        this.config = config;
+        List<Integer> ch = config.blockOutChannels();
+        int n = ch.size();
+        long c0 = ch.get(0);
+        long temb = 4 * c0;
+        this.convIn = child("conv_in", new Conv2d(config.inChannels(), c0, config.convInKernel(), 1, (config.convInKernel() - 1) / 2, true));
+        this.timeEmbedding = child("time_embedding", new TimestepEmbedding(c0, temb));
+        // Registration order down_blocks, up_blocks, mid_block is diffusers' and fixes the order of attn_processors.
+        this.downBlocks = child("down_blocks", new ModuleList<>());
+        this.upBlocks = child("up_blocks", new ModuleList<>());
+        long out = c0;
+        for (int i = 0; i < n; i++) {
+            long in = out;
+            out = ch.get(i);
+            downBlocks.add(new UNetBlocks.Down(config, i, in, out, temb,
+                    config.downBlockTypes().get(i).equals("CrossAttnDownBlock2D"), i < n - 1));
+        }
+        this.midBlock = child("mid_block", new UNetBlocks.Mid(config, ch.get(n - 1), temb));
+        long prevOut;
+        out = ch.get(n - 1);
+        for (int i = 0; i < n; i++) {
+            prevOut = out;
+            out = ch.get(n - 1 - i);
+            long in = ch.get(Math.max(n - 2 - i, 0));
+            upBlocks.add(new UNetBlocks.Up(config, i, in, out, prevOut, temb,
+                    config.upBlockTypes().get(i).equals("CrossAttnUpBlock2D"), i < n - 1));
+        }
+        this.convNormOut = child("conv_norm_out", new GroupNorm(config.normNumGroups(), c0, config.normEps()));
+        this.convOut = child("conv_out", new Conv2d(c0, config.outChannels(), config.convOutKernel(), 1, (config.convOutKernel() - 1) / 2, true));
+        Map<String, Attention> attn = new LinkedHashMap<>();
+        collectAttention("", this, attn);
+        this.attentionModules = java.util.Collections.unmodifiableMap(attn);
+    }
+
+    private static void collectAttention(String prefix, Module m, Map<String, Attention> out) {
+        for (Map.Entry<String, Module> e : m.children().entrySet()) {
+            String path = prefix + e.getKey();
+            if (e.getValue() instanceof Attention a) {
+                out.put(path, a);
+            }
+            collectAttention(path + ".", e.getValue(), out);
+        }
+    }
+
+    /**
+     * Reads {@code unet/config.json}, builds the network and loads {@code diffusion_pytorch_model.*} into
+     * {@code weights} (float32 whatever the file's float type).
+     */
+    public static UNet2DCondition load(Path unetFolder, NDManager weights) {
+        UNet2DCondition unet = new UNet2DCondition(UNetConfig.read(unetFolder.resolve("config.json")));
+        try (TensorSource source = WeightFiles.openIn(unetFolder, "diffusion_pytorch_model")) {
+            ModuleWeights.load(unet, source, KeyMapping.identity(), weights, "UNet");
+        }
+        return unet;
+    }
+
+    public UNetConfig config() {
+        return config;
+    }
+
+    /**
+     * Every attention module by dotted path, in the order of diffusers' {@code unet.attn_processors}
+     * (down blocks, up blocks, then the mid block; attn1 before attn2).
+     */
+    public Map<String, Attention> attentionModules() {
+        return attentionModules;
+    }
+
+    /** Sends the attention probabilities of every attention module to {@code listener} ({@code null} to stop). */
+    public void setAttentionListener(AttentionListener listener) {
+        attentionModules.forEach((name, a) -> a.setListener(name, listener));
+    }
+
+    /** Bounds the attention score memory of every attention module (see {@link Attention#setMaxScoreElements}). */
+    public void setMaxAttentionScoreElements(long maxElements) {
+        attentionModules.values().forEach(a -> a.setMaxScoreElements(maxElements));
+    }
+
+    /** Attaches SSR subject conditioning to every cross-attention (see {@link SsrLayers#attach}). */
+    public void setSsr(SsrLayers layers, float scale, int textContextLength) {
+        layers.attach(this, scale, textContextLength);
+    }
+
+    /** Removes SSR subject conditioning: a plain Stable Diffusion UNet again. */
+    public void clearSsr() {
+        SsrLayers.detach(this);
+    }
+
+    /**
+     * Predicts the noise.
+     *
+     * @param sample               latents [B, in_channels, h, w] (any h, w)
+     * @param timestep             diffusion timestep (fractional values allowed)
+     * @param encoderHiddenStates  [B, S, cross_attention_dim]
+     * @return [B, out_channels, h, w]
+     */
+    public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates) {
+        return forward(sample, timestep, encoderHiddenStates, null);
+    }
+
+    /**
+     * As {@link #forward(NDArray, float, NDArray)}, handing intermediate states to {@code probe} under diffusers'
+     * names ({@code time_proj}, {@code down_blocks.0.hidden_states}, {@code down_blocks.0.res_samples.1},
+     * {@code mid_block}, {@code up_blocks.2}, {@code conv_norm_out}, …); the arrays are only valid during the call.
+     */
+    public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> probe) {
+        long[] s = sample.getShape().getShape();
+        if (s.length != 4 || s[1] != config.inChannels()) {
+            throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got " + sample.getShape());
+        }
+        long[] e = encoderHiddenStates.getShape().getShape();
+        if (e.length != 3 || e[0] != s[0] || e[2] != config.crossAttentionDim()) {
+            throw new IllegalArgumentException("encoder hidden states must be [" + s[0] + ", S, " + config.crossAttentionDim()
+                    + "], got " + encoderHiddenStates.getShape());
+        }
+        BiConsumer<String, NDArray> p = probe == null ? (k, v) -> { } : probe;
+        return Scoped.compute(() -> {
+            int upFactor = 1 << (config.numBlocks() - 1);
+            boolean explicitUpsampleSize = s[2] % upFactor != 0 || s[3] % upFactor != 0;
+            NDArray x = config.centerInputSample() ? sample.mul(2).subi(1) : sample;
+            NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
+                    config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift());
+            p.accept("time_proj", tProj);
+            NDArray temb = timeEmbedding.forward(tProj);
+            p.accept("time_embedding", temb);
+            NDArray h = convIn.forward(x);
+            p.accept("conv_in", h);
+            List<NDArray> skips = new ArrayList<>();
+            skips.add(h);
+            for (int i = 0; i < downBlocks.size(); i++) {
+                int before = skips.size();
+                h = downBlocks.get(i).forward(h, temb, encoderHiddenStates, skips);
+                p.accept("down_blocks." + i + ".hidden_states", h);
+                for (int j = before; j < skips.size(); j++) {
+                    p.accept("down_blocks." + i + ".res_samples." + (j - before), skips.get(j));
+                }
+            }
+            h = midBlock.forward(h, temb, encoderHiddenStates);
+            p.accept("mid_block", h);
+            Deque<NDArray> remaining = new ArrayDeque<>(skips);
+            for (int i = 0; i < upBlocks.size(); i++) {
+                UNetBlocks.Up block = upBlocks.get(i);
+                long[] upsampleSize = null;
+                if (i < upBlocks.size() - 1 && explicitUpsampleSize) {
+                    List<NDArray> left = new ArrayList<>(remaining);
+                    long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
+                    upsampleSize = new long[] {skipShape[2], skipShape[3]};
+                }
+                h = block.forward(h, temb, encoderHiddenStates, remaining, upsampleSize);
+                p.accept("up_blocks." + i, h);
+            }
+            h = convNormOut.forward(h);
+            p.accept("conv_norm_out", h);
+            h = convOut.forward(Activations.silu(h));
+            p.accept("conv_out", h);
+            return h;
+        });
+    }
+}

@@ -1,0 +1,204 @@
+package io.github.ssrencoder.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+
+/**
+ * Multi-head attention as diffusers' {@code Attention} with its plain processor: {@code to_q}, {@code to_k},
+ * {@code to_v}, {@code to_out.0}, scores {@code softmax(QKᵀ/√dim_head)} per head. Self-attention when no
+ * encoder states are given, cross-attention otherwise. Optionally a {@code group_norm} on the input and a
+ * residual connection (the VAE's spatial self-attention on NCHW input).
+ *
+ * <p>An extra key/value projection pair can be set (SSR-Encoder's subject conditioning): encoder states are
+ * then {@code [text (textContextLength tokens) ; subject tokens]} and the output is
+ * {@code to_out(softmax(sQKₜᵀ)Vₜ + scale·softmax(sQKₛᵀ)Vₛ)}, keys/values of the subject tokens coming from
+ * the extra pair.
+ */
+public final class Attention extends Module {
+
+    /** Default bound on the score elements computed at once (16 Mi floats = 64 MiB). */
+    public static final long DEFAULT_MAX_SCORE_ELEMENTS = 1L << 24;
+
+    private final Linear toQ;
+    private final Linear toK;
+    private final Linear toV;
+    private final Linear toOut;
+    private final GroupNorm groupNorm;
+    private final boolean residual;
+    private final int heads;
+    private final long dimHead;
+    private final float scale;
+
+    private Linear extraK;
+    private Linear extraV;
+    private float extraScale;
+    private int textContextLength;
+
+    private long maxScoreElements = DEFAULT_MAX_SCORE_ELEMENTS;
+    private AttentionListener listener;
+    private String name = "";
+
+    /**
+     * @param queryDim          channels of the input
+     * @param crossAttentionDim channels of the encoder states ({@code queryDim} for self-attention)
+     * @param heads             number of heads
+     * @param dimHead           channels per head
+     * @param qkvBias           whether to_q/to_k/to_v have a bias
+     * @param groupNorm         a {@code group_norm} applied to the input, or {@code null}
+     * @param residual          whether the input is added to the output
+     */
+    public Attention(long queryDim, long crossAttentionDim, int heads, long dimHead, boolean qkvBias, GroupNorm groupNorm,
+                     boolean residual) {
+        long inner = heads * dimHead;
+        this.heads = heads;
+        this.dimHead = dimHead;
+        this.scale = (float) (1.0 / Math.sqrt(dimHead));
+        this.groupNorm = groupNorm == null ? null : child("group_norm", groupNorm);
+        this.toQ = child("to_q", new Linear(queryDim, inner, qkvBias));
+        this.toK = child("to_k", new Linear(crossAttentionDim, inner, qkvBias));
+        this.toV = child("to_v", new Linear(crossAttentionDim, inner, qkvBias));
+        ModuleList<Linear> out = child("to_out", new ModuleList<>());
+        this.toOut = out.add(new Linear(inner, queryDim, true));
+        this.residual = residual;
+    }
+
+    public int heads() {
+        return heads;
+    }
+
+    public long innerDim() {
+        return heads * dimHead;
+    }
+
+    /**
+     * Adds the extra key/value pair for the tokens after the first {@code textContextLength} encoder tokens.
+     * The projections' weights are owned by the caller.
+     */
+    public void setExtraKeyValue(Linear toKExtra, Linear toVExtra, float scale, int textContextLength) {
+        if (toKExtra.outFeatures() != innerDim() || toVExtra.outFeatures() != innerDim()
+                || toKExtra.inFeatures() != toVExtra.inFeatures()) {
+            throw new IllegalArgumentException("extra key/value projections must map to " + innerDim() + " channels");
+        }
+        if (textContextLength < 1) {
+            throw new IllegalArgumentException("text context length must be positive, got " + textContextLength);
+        }
+        this.extraK = toKExtra;
+        this.extraV = toVExtra;
+        this.extraScale = scale;
+        this.textContextLength = textContextLength;
+    }
+
+    /** Removes the extra key/value pair. */
+    public void clearExtraKeyValue() {
+        extraK = null;
+        extraV = null;
+    }
+
+    public boolean hasExtraKeyValue() {
+        return extraK != null;
+    }
+
+    /**
+     * Bounds the size of the score matrices computed at once: the {@code batch·heads} axis is processed in
+     * slices of at most {@code max(1, maxElements / (Lq·Lk))} rows. Trades speed for peak memory only.
+     */
+    public void setMaxScoreElements(long maxElements) {
+        if (maxElements < 1) {
+            throw new IllegalArgumentException("maximum score elements must be positive, got " + maxElements);
+        }
+        this.maxScoreElements = maxElements;
+    }
+
+    /** Hands probabilities to {@code l} (or stops when {@code null}) under the module name {@code moduleName}. */
+    public void setListener(String moduleName, AttentionListener l) {
+        this.name = moduleName;
+        this.listener = l;
+    }
+
+    /**
+     * @param x       [B, L, queryDim], or [B, C, H, W] when this module has a group norm
+     * @param context [B, S, crossAttentionDim] or {@code null} for self-attention
+     */
+    public NDArray forward(NDArray x, NDArray context) {
+        return Scoped.compute(() -> {
+            boolean spatial = x.getShape().dimension() == 4;
+            long[] inShape = x.getShape().getShape();
+            NDArray h = x;
+            if (spatial) {
+                h = h.reshape(inShape[0], inShape[1], inShape[2] * inShape[3]);
+                if (groupNorm != null) {
+                    h = groupNorm.forward(h);
+                }
+                h = h.transpose(0, 2, 1);
+            } else if (groupNorm != null) {
+                h = groupNorm.forward(h.transpose(0, 2, 1)).transpose(0, 2, 1);
+            }
+            NDArray q = toHeads(toQ.forward(h));
+            NDArray ctx = context == null ? h : context;
+            NDArray out;
+            if (extraK != null && context != null) {
+                long s = ctx.getShape().get(1);
+                if (s <= textContextLength) {
+                    throw new IllegalArgumentException("encoder states have " + s + " tokens; subject conditioning needs more than "
+                            + textContextLength + " (text tokens first)");
+                }
+                NDArray text = ctx.get(new NDIndex(":, :{}, :", textContextLength));
+                NDArray subject = ctx.get(new NDIndex(":, {}:, :", textContextLength));
+                NDArray a = attend(q, toHeads(toK.forward(text)), toHeads(toV.forward(text)), "text");
+                NDArray b = attend(q, toHeads(extraK.forward(subject)), toHeads(extraV.forward(subject)), "subject");
+                out = a.addi(b.muli(extraScale));
+            } else {
+                out = attend(q, toHeads(toK.forward(ctx)), toHeads(toV.forward(ctx)), "text");
+            }
+            NDArray y = toOut.forward(fromHeads(out));
+            if (spatial) {
+                y = y.transpose(0, 2, 1).reshape(inShape);
+            }
+            if (residual) {
+                y = y.addi(x);
+            }
+            return y;
+        });
+    }
+
+    /** [B, L, heads·d] → [B·heads, L, d], row b·heads + h. */
+    private NDArray toHeads(NDArray t) {
+        long[] s = t.getShape().getShape();
+        return t.reshape(s[0], s[1], heads, dimHead).transpose(0, 2, 1, 3).reshape(s[0] * heads, s[1], dimHead);
+    }
+
+    /** [B·heads, L, d] → [B, L, heads·d]. */
+    private NDArray fromHeads(NDArray t) {
+        long[] s = t.getShape().getShape();
+        return t.reshape(s[0] / heads, heads, s[1], dimHead).transpose(0, 2, 1, 3).reshape(s[0] / heads, s[1], heads * dimHead);
+    }
+
+    /** softmax(scale·QKᵀ)·V over slices of the batch·heads axis so that the score matrix stays bounded. */
+    private NDArray attend(NDArray q, NDArray k, NDArray v, String part) {
+        long rows = q.getShape().get(0);
+        long lq = q.getShape().get(1);
+        long lk = k.getShape().get(1);
+        long perSlice = Math.max(1, Math.min(rows, maxScoreElements / Math.max(1, lq * lk)));
+        if (perSlice >= rows) {
+            return attendSlice(q, k, v, part, 0);
+        }
+        NDList parts = new NDList();
+        for (long start = 0; start < rows; start += perSlice) {
+            long end = Math.min(rows, start + perSlice);
+            long first = start;
+            NDIndex idx = new NDIndex("{}:{}", start, end);
+            parts.add(Scoped.compute(() -> attendSlice(q.get(idx), k.get(idx), v.get(idx), part, (int) first)));
+        }
+        return NDArrays.concat(parts, 0);
+    }
+
+    private NDArray attendSlice(NDArray q, NDArray k, NDArray v, String part, int firstRow) {
+        NDArray probs = q.matMul(k.transpose(0, 2, 1)).muli(scale).softmax(-1);
+        if (listener != null) {
+            listener.onProbabilities(name, part, firstRow, probs);
+        }
+        return probs.matMul(v);
+    }
+}
