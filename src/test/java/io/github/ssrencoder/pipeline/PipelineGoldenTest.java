@@ -20,7 +20,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The whole pipeline against the official SSR-Encoder / diffusers runs on the tiny-a models. */
-class PipelineGoldenTest {
+public class PipelineGoldenTest {
 
     private static SsrPipeline pipeline;
 
@@ -61,7 +61,7 @@ class PipelineGoldenTest {
         assertImageWithinOne(caseName, Golden.tinyA().resolve("cases").resolve(caseName + ".png"), result.images().get(0));
     }
 
-    static void assertImageWithinOne(String what, Path png, RandomAccessibleInterval<ARGBType> actual) {
+    public static void assertImageWithinOne(String what, Path png, RandomAccessibleInterval<ARGBType> actual) {
         int[] expected = ImageFiles.readRgb(png).update(null).getCurrentStorageArray();
         int[] got = new int[expected.length];
         var c = net.imglib2.view.Views.flatIterable(actual).cursor();
