@@ -33,6 +33,11 @@ class LegacyImageJMacroTest {
     private String runMacro(String macro) throws IOException, InterruptedException {
         Path file = dir.resolve("test.ijm");
         Files.writeString(file, macro);
+        return runMacroFile(file, "");
+    }
+
+    /** Runs the macro file with {@code argument} in a fresh ImageJ 1.x process; returns everything it printed. */
+    private String runMacroFile(Path file, String argument) throws IOException, InterruptedException {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> system = new ArrayList<>();
         List<String> plugin = new ArrayList<>();
@@ -48,7 +53,7 @@ class LegacyImageJMacroTest {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx3g", "--add-opens=java.base/java.lang=ALL-UNNAMED", "-Djava.awt.headless=true",
                 "-Dai.djl.offline=true", "-DOPT_OUT_TRACKING=true", "-Djava.util.prefs.userRoot=" + dir.resolve("prefs"),
-                "-cp", String.join(File.pathSeparator, system), LegacyMacroRunner.class.getName(), file.toString()));
+                "-cp", String.join(File.pathSeparator, system), LegacyMacroRunner.class.getName(), file.toString(), argument));
         cmd.addAll(plugin);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         byte[] out = p.getInputStream().readAllBytes();
@@ -115,5 +120,22 @@ class LegacyImageJMacroTest {
         assertTrue(attention != null, "no attention image:\n" + out);
         assertEquals(ImagePlus.GRAY32, attention.getType());
         assertEquals("mean", attention.getStack().getSliceLabel(attention.getStackSize()));
+    }
+
+    @Test
+    void exampleScriptRunsOnTheTinyModel() throws Exception {
+        assumeTrue(realPipelineAvailable(), "the SSR pipeline is not part of this build yet");
+        Path root = Path.of(System.getProperty("ssr.project.dir", "."));
+        Path out = root.resolve("target/examples");
+        for (String name : List.of("generated.tif", "attention.tif", "attention-overlay.tif")) {
+            Files.deleteIfExists(out.resolve(name));
+        }
+        String log = runMacroFile(root.resolve("scripts/examples/generate.ijm"), root.toString());
+        assertTrue(log.contains("SSR-Encoder example done"), log);
+        ImagePlus generated = IJ.openImage(out.resolve("generated.tif").toString());
+        assertEquals(64, generated.getWidth());
+        assertTrue(generated.getInfoProperty().contains("seed = 42"), generated.getInfoProperty());
+        assertEquals("mean", IJ.openImage(out.resolve("attention.tif").toString()).getStack().getSliceLabel(3));
+        assertTrue(Files.exists(out.resolve("attention-overlay.tif")));
     }
 }
