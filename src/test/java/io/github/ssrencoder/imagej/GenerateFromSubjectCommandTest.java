@@ -292,4 +292,36 @@ public class GenerateFromSubjectCommandTest {
         assertEquals(355, imp.getDisplayRangeMax());
         assertNotNull(imp.getProcessor());
     }
+
+    /** Collects the status bar messages and progress of a run. */
+    public static final class StatusRecorder {
+        final List<String> messages = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final List<String> progress = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        @org.scijava.event.EventHandler
+        public void onStatus(org.scijava.app.event.StatusEvent e) {
+            if (e.getStatusMessage() != null && !e.getStatusMessage().isEmpty()) {
+                messages.add(e.getStatusMessage());
+            }
+            if (e.getProgressMaximum() > 0) {
+                progress.add(e.getProgressValue() + "/" + e.getProgressMaximum());
+            }
+        }
+    }
+
+    /** Status events are delivered asynchronously, so the test waits for them. */
+    @Test
+    void progressShowsEachStepInTheStatusBar() {
+        StatusRecorder recorder = new StatusRecorder();
+        ctx.context.service(org.scijava.event.EventService.class).subscribe(recorder);
+        assertFalse(generate(reference(16, 16), "steps", 3).isCanceled());
+        List<String> expected = List.of("SSR: Encoding subjects", "SSR step 1/3", "SSR step 2/3", "SSR step 3/3");
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!(recorder.messages.containsAll(expected) && recorder.progress.contains("3/3")) && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertTrue(recorder.messages.containsAll(List.of("SSR: Encoding subjects", "SSR step 1/3", "SSR step 2/3",
+                "SSR step 3/3")), recorder.messages.toString());
+        assertTrue(recorder.progress.containsAll(List.of("1/3", "2/3", "3/3")), recorder.progress.toString());
+    }
 }

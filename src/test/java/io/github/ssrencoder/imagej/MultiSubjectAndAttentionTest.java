@@ -198,4 +198,20 @@ class MultiSubjectAndAttentionTest {
         assertEquals(1f, up[3], 1e-6);
         assertEquals(2.25f, up[3 * 4 + 1], 1e-6);
     }
+
+    @Test
+    void largeReferencesGetAReducedMapWithScaledPixelSize() {
+        ImagePlus imp = new ImagePlus("big", new ij.process.ByteProcessor(3000, 2100));
+        Calibration cal = imp.getCalibration();
+        cal.pixelWidth = 0.1;
+        cal.pixelHeight = 0.1;
+        CommandModule m = ctx.run(ShowQueryAttentionCommand.class, "input", imp, "query", "nucleus", "use_roi", false,
+                "mask_weight", 1.0, "framing", "pad-to-square", "overlay", false, "models", "");
+        ImagePlus heat = (ImagePlus) m.getOutput("attention");
+        assertEquals(AttentionImages.MAX_SIDE, heat.getWidth());
+        assertEquals(0.1 * 3000 / AttentionImages.MAX_SIDE, heat.getCalibration().pixelWidth, 1e-12);
+        assertEquals(450.0 / (3000.0 / AttentionImages.MAX_SIDE), heat.getCalibration().yOrigin, 1e-9,
+                "the padded square starts 450 px above the image");
+        assertNull(m.getOutput("attention_overlay"));
+    }
 }

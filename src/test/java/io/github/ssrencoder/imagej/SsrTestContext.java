@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.scijava.Context;
+import org.scijava.app.StatusService;
 import org.scijava.command.Command;
 import org.scijava.command.CommandModule;
 import org.scijava.command.CommandService;
@@ -35,7 +36,7 @@ public final class SsrTestContext implements AutoCloseable {
     final AtomicInteger opened = new AtomicInteger();
 
     public SsrTestContext() {
-        context = new Context(CommandService.class, PrefService.class, SsrService.class);
+        context = new Context(CommandService.class, PrefService.class, SsrService.class, StatusService.class);
         service = context.service(SsrService.class);
         commands = context.service(CommandService.class);
         context.service(PrefService.class).clear(SsrService.class);
