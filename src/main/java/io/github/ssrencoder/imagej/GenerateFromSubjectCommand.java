@@ -14,7 +14,7 @@ import org.scijava.plugin.Plugin;
 @Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>Generate from Subject", headless = true)
 public class GenerateFromSubjectCommand extends SsrCommand {
 
-    @Parameter(label = "Reference image")
+    @Parameter(label = "Reference image", required = false)
     private ImagePlus input;
 
     @Parameter(label = "Query (names the subject)")

@@ -76,8 +76,9 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
     protected void execute(StatusProgress progress) {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
                 scheduler, width, height, seed, images);
+        ImagePlus current = input == null || input.getWidth() == 0 ? null : input;
         List<SubjectQueries.Framed> subjects = queries == null || queries.isBlank()
-                ? MultiSubjects.fromRois(MultiSubjects.selections(input), input, WindowManager::getImage, scales, mask_weight,
+                ? MultiSubjects.fromRois(MultiSubjects.selections(current), current, WindowManager::getImage, scales, mask_weight,
                         Framing.parse(framing))
                 : MultiSubjects.fromQueries(queries, WindowManager::getImage, scales, use_roi, mask_weight,
                         Framing.parse(framing));

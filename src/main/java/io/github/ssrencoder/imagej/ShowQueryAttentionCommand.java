@@ -14,7 +14,7 @@ import org.scijava.plugin.Plugin;
 @Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>Show Query Attention", headless = true)
 public class ShowQueryAttentionCommand extends SsrCommand {
 
-    @Parameter(label = "Reference image")
+    @Parameter(label = "Reference image", required = false)
     private ImagePlus input;
 
     @Parameter(label = "Query")

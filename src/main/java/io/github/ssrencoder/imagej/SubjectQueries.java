@@ -31,9 +31,7 @@ public final class SubjectQueries {
      */
     public static Framed of(ImagePlus imp, Roi roi, String text, boolean useRoi, double maskWeight, double weight,
                             ReferenceFraming framing, int z, int t) {
-        if (imp == null) {
-            throw new IllegalArgumentException("no image open: open the reference image first");
-        }
+        requireImage(imp);
         if (text == null || text.isBlank()) {
             throw new IllegalArgumentException("the query is empty: name the subject (e.g. query=[red mug])");
         }
@@ -59,9 +57,14 @@ public final class SubjectQueries {
     /** As {@link #of(ImagePlus, Roi, String, boolean, double, double, ReferenceFraming, int, int)} on the current plane. */
     public static Framed of(ImagePlus imp, Roi roi, String text, boolean useRoi, double maskWeight, double weight,
                             ReferenceFraming framing) {
-        if (imp == null) {
+        requireImage(imp);
+        return of(imp, roi, text, useRoi, maskWeight, weight, framing, 0, 0);
+    }
+
+    /** Rejects a missing image, or the empty one a framework creates when no image was open. */
+    static void requireImage(ImagePlus imp) {
+        if (imp == null || imp.getWidth() == 0 || imp.getProcessor() == null) {
             throw new IllegalArgumentException("no image open: open the reference image first");
         }
-        return of(imp, roi, text, useRoi, maskWeight, weight, framing, 0, 0);
     }
 }

@@ -231,6 +231,14 @@ public class GenerateFromSubjectCommandTest {
     }
 
     @Test
+    void noImageIsAClearMessage() {
+        CommandModule m = ctx.run(GenerateFromSubjectCommand.class, "query", "dog", "prompt", "x");
+        assertRejected(m, "no image open: open the reference image first");
+        CommandModule a = ctx.run(ShowQueryAttentionCommand.class, "query", "dog");
+        assertTrue(a.getCancelReason().contains("no image open"), a.getCancelReason());
+    }
+
+    @Test
     void emptyQueryIsRejected() {
         assertRejected(generate(reference(8, 8), "query", " "), "the query is empty");
     }
@@ -269,6 +277,16 @@ public class GenerateFromSubjectCommandTest {
         IJ.resetEscape();
         ctx.fake.hookAtStep = 0;
         assertFalse(generate(reference(16, 16)).isCanceled(), "the next run is not cancelled");
+    }
+
+    @Test
+    void interruptingTheCommandThreadCancelsTheRun() {
+        ctx.fake.hookAtStep = 2;
+        ctx.fake.beforeStep = () -> Thread.currentThread().interrupt();
+        CommandModule m = generate(reference(16, 16), "steps", 5);
+        assertTrue(m.isCanceled());
+        assertEquals("SSR-Encoder: cancelled", m.getCancelReason());
+        assertNull(m.getOutput("result"));
     }
 
     @Test
@@ -311,14 +329,14 @@ public class GenerateFromSubjectCommandTest {
 
     /** Status events are delivered asynchronously, so the test waits for them. */
     @Test
-    void progressShowsEachStepInTheStatusBar() {
+    void progressShowsEachStepInTheStatusBar() throws InterruptedException {
         StatusRecorder recorder = new StatusRecorder();
         ctx.context.service(org.scijava.event.EventService.class).subscribe(recorder);
         assertFalse(generate(reference(16, 16), "steps", 3).isCanceled());
         List<String> expected = List.of("SSR: Encoding subjects", "SSR step 1/3", "SSR step 2/3", "SSR step 3/3");
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (!(recorder.messages.containsAll(expected) && recorder.progress.contains("3/3")) && System.nanoTime() < deadline) {
-            Thread.onSpinWait();
+            Thread.sleep(10);
         }
         assertTrue(recorder.messages.containsAll(List.of("SSR: Encoding subjects", "SSR step 1/3", "SSR step 2/3",
                 "SSR step 3/3")), recorder.messages.toString());

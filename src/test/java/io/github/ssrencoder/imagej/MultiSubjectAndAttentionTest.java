@@ -142,6 +142,8 @@ class MultiSubjectAndAttentionTest {
         imp.setOverlay(new Overlay(new Roi(1, 1, 3, 3)));
         CommandModule unnamed = multi(imp, "", "");
         assertTrue(unnamed.getCancelReason().contains("selection 1 has no name"), unnamed.getCancelReason());
+        CommandModule noImage = ctx.run(MultiSubjectGenerateCommand.class, "prompt", "x");
+        assertTrue(noImage.getCancelReason().contains("no selections"), noImage.getCancelReason());
         assertTrue(ctx.fake.requests.isEmpty());
     }
 
