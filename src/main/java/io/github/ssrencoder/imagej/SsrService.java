@@ -1,0 +1,141 @@
+package io.github.ssrencoder.imagej;
+
+import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
+import io.github.ssrencoder.pipeline.SsrPipeline;
+import io.github.ssrencoder.pipeline.SubjectGenerator;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import org.scijava.plugin.Parameter;
+import org.scijava.plugin.Plugin;
+import org.scijava.prefs.PrefService;
+import org.scijava.service.AbstractService;
+import org.scijava.service.SciJavaService;
+import org.scijava.service.Service;
+
+/**
+ * Keeps the loaded models of one Fiji session: loading Stable Diffusion is slow, so the generator is opened
+ * lazily on first use and kept across runs, reopened when the models folder, device or threads change, and
+ * closed by {@link #unload()}. Runs are serialised by one lock because a generator holds one set of native
+ * weights. Settings live in the SciJava {@link PrefService}.
+ */
+@Plugin(type = Service.class)
+public class SsrService extends AbstractService implements SciJavaService {
+
+    /** Opens a generator on a models folder (the real one is {@link SsrPipeline#open}). */
+    @FunctionalInterface
+    public interface GeneratorFactory {
+        SubjectGenerator open(Path modelsRoot, DeviceChoice device, int threads);
+    }
+
+    private static final String KEY_MODELS = "models";
+    private static final String KEY_DEVICE = "device";
+    private static final String KEY_THREADS = "threads";
+
+    @Parameter
+    private PrefService prefs;
+
+    private final ReentrantLock lock = new ReentrantLock();
+    private GeneratorFactory factory = SsrPipeline::open;
+    private SubjectGenerator generator;
+    private SsrSettings loadedWith;
+
+    /** Replaces how generators are opened (tests, other back ends); unloads the current one. */
+    public void setGeneratorFactory(GeneratorFactory f) {
+        lock.lock();
+        try {
+            unloadLocked();
+            factory = Objects.requireNonNull(f, "factory");
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The stored settings (defaults when nothing was saved). */
+    public SsrSettings settings() {
+        String models = prefs.get(SsrService.class, KEY_MODELS, "");
+        DeviceChoice device;
+        try {
+            device = DeviceChoice.parse(prefs.get(SsrService.class, KEY_DEVICE, "cpu"));
+        } catch (IllegalArgumentException e) {
+            device = DeviceChoice.CPU;
+        }
+        int threads = Math.max(0, prefs.getInt(SsrService.class, KEY_THREADS, 0));
+        return new SsrSettings(models.isBlank() ? null : Path.of(models), device, threads);
+    }
+
+    /** Stores {@code s}; the next run reloads the models if they differ from the loaded ones. */
+    public void saveSettings(SsrSettings s) {
+        prefs.put(SsrService.class, KEY_MODELS, s.models() == null ? "" : s.models().toString());
+        prefs.put(SsrService.class, KEY_DEVICE, s.device().name().toLowerCase(java.util.Locale.ROOT));
+        prefs.put(SsrService.class, KEY_THREADS, s.threads());
+    }
+
+    /**
+     * The models folder a run uses: {@code override} when not blank, else the stored one; validated, so a
+     * missing or incomplete folder is reported before anything is loaded.
+     */
+    public Path modelsFor(String override) {
+        Path p = override == null || override.isBlank() ? settings().models() : Path.of(override.trim());
+        return ModelsFolderCheck.validate(p);
+    }
+
+    /**
+     * Runs {@code work} with the generator for {@code models} (stored device and threads), loading or
+     * reloading it first when needed. Only one run at a time; others wait.
+     */
+    public <T> T withGenerator(Path models, Function<SubjectGenerator, T> work) {
+        SsrSettings wanted = settings().withModels(models);
+        lock.lock();
+        try {
+            if (generator != null && !wanted.equals(loadedWith)) {
+                unloadLocked();
+            }
+            if (generator == null) {
+                generator = Objects.requireNonNull(factory.open(models, wanted.device(), wanted.threads()),
+                        "the generator factory returned nothing");
+                loadedWith = wanted;
+            }
+            return work.apply(generator);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether models are loaded now. */
+    public boolean isLoaded() {
+        lock.lock();
+        try {
+            return generator != null;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Closes the loaded models, freeing their native memory; waits for a running generation to finish. */
+    public void unload() {
+        lock.lock();
+        try {
+            unloadLocked();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void unloadLocked() {
+        if (generator != null) {
+            try {
+                generator.close();
+            } finally {
+                generator = null;
+                loadedWith = null;
+            }
+        }
+    }
+
+    @Override
+    public void dispose() {
+        unload();
+    }
+}

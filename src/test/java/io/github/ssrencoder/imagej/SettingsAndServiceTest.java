@@ -1,0 +1,113 @@
+package io.github.ssrencoder.imagej;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
+import io.github.ssrencoder.pipeline.GenerationRequest;
+import io.github.ssrencoder.pipeline.ProgressListener;
+import io.github.ssrencoder.testing.Golden;
+import java.io.File;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.scijava.command.CommandModule;
+
+class SettingsAndServiceTest {
+
+    private final SsrTestContext ctx = new SsrTestContext();
+
+    @AfterEach
+    void close() {
+        ctx.close();
+    }
+
+    @Test
+    void settingsAreValidatedAndStored() {
+        ctx.service.saveSettings(SsrSettings.defaults());
+        CommandModule m = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "device", "GPU", "threads", 3);
+        assertFalse(m.isCanceled(), m.getCancelReason());
+        SsrSettings s = ctx.service.settings();
+        assertEquals(Golden.tinyA().toAbsolutePath().normalize(), s.models());
+        assertEquals(DeviceChoice.GPU, s.device());
+        assertEquals(3, s.threads());
+    }
+
+    @Test
+    void invalidModelsFolderIsNotStoredAndTheMessageListsWhatIsMissing(@TempDir Path dir) {
+        CommandModule m = ctx.run(SettingsCommand.class, "models", dir.toFile(), "device", "CPU", "threads", 0);
+        assertTrue(m.isCanceled());
+        assertTrue(m.getCancelReason().contains("missing: sd/model_index.json"), m.getCancelReason());
+        assertTrue(m.getCancelReason().contains("ssr/pytorch_model_1.bin"), m.getCancelReason());
+        assertEquals(Golden.tinyA(), ctx.service.settings().models(), "the previous folder stays");
+        CommandModule absent = ctx.run(SettingsCommand.class, "models", new File(dir.toFile(), "nope"), "device", "CPU",
+                "threads", 0);
+        assertTrue(absent.getCancelReason().contains("does not exist"), absent.getCancelReason());
+    }
+
+    @Test
+    void modelsAreLoadedOnceKeptAcrossRunsReloadedOnChangeAndUnloaded() {
+        Path models = ctx.service.modelsFor("");
+        GenerationRequest request = GenerationRequest.of(null, "x", 1);
+        ctx.service.withGenerator(models, g -> g.generate(request, ProgressListener.NONE));
+        ctx.service.withGenerator(models, g -> g.generate(request, ProgressListener.NONE));
+        assertEquals(1, ctx.opened.get(), "loaded once");
+        assertTrue(ctx.service.isLoaded());
+
+        SsrSettings s = ctx.service.settings();
+        ctx.service.saveSettings(new SsrSettings(s.models(), s.device(), 2));
+        ctx.service.withGenerator(models, g -> null);
+        assertEquals(2, ctx.opened.get(), "reloaded after the settings changed");
+        assertEquals(1, ctx.fake.closed.get(), "the old models were closed");
+
+        CommandModule m = ctx.run(UnloadModelsCommand.class);
+        assertFalse(m.isCanceled());
+        assertFalse(ctx.service.isLoaded());
+        assertEquals(2, ctx.fake.closed.get());
+    }
+
+    @Test
+    void concurrentRunsAreSerialised() throws Exception {
+        ctx.fake.stepMillis = 5;
+        Path models = ctx.service.modelsFor("");
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<Object>> runs = List.of(1, 2, 3).stream().map(i -> pool.submit(() -> (Object) ctx.service.withGenerator(
+                    models, g -> g.generate(new GenerationRequest(List.of(), "p", "", 1, 7.5, 4, "unipc", 16, 16, (long) i,
+                            null, 1), ProgressListener.NONE)))).toList();
+            for (Future<Object> f : runs) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(3, ctx.fake.requests.size());
+        assertEquals(1, ctx.fake.maxRunning.get(), "never two generations at once");
+        assertEquals(1, ctx.opened.get());
+    }
+
+    @Test
+    void contextDisposalUnloads() {
+        ctx.service.withGenerator(ctx.service.modelsFor(""), g -> null);
+        ctx.context.dispose();
+        assertEquals(1, ctx.fake.closed.get());
+    }
+
+    @Test
+    void placeholderOrMissingPipelineIsAClearMessage() {
+        ctx.service.setGeneratorFactory((root, device, threads) -> {
+            throw new IllegalStateException("cannot start the PyTorch engine");
+        });
+        CommandModule m = ctx.run(ShowQueryAttentionCommand.class, "input", GenerateFromSubjectCommandTest.reference(8, 8),
+                "query", "dog", "use_roi", false, "mask_weight", 1.0, "framing", "center-crop", "overlay", false, "models", "");
+        assertEquals("SSR-Encoder: cannot start the PyTorch engine", m.getCancelReason());
+        assertNull(m.getOutput("attention"));
+    }
+}

@@ -1,0 +1,106 @@
+package io.github.ssrencoder.imagej.ij1;
+
+import static io.github.ssrencoder.imagej.GenerateFromSubjectCommandTest.assertMaskEquals;
+import static io.github.ssrencoder.imagej.GenerateFromSubjectCommandTest.reference;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ij.ImagePlus;
+import ij.gui.OvalRoi;
+import io.github.ssrencoder.imagej.SsrRuns;
+import io.github.ssrencoder.imagej.SsrTestContext;
+import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
+import io.github.ssrencoder.pipeline.GenerationRequest;
+import io.github.ssrencoder.pipeline.SubjectQuery;
+import io.github.ssrencoder.testing.Golden;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class SsrIj1PluginTest {
+
+    private final SsrTestContext ctx = new SsrTestContext();
+
+    @AfterEach
+    void close() {
+        ctx.close();
+    }
+
+    @Test
+    void optionsParseBracketsBareFlagsAndPlainValues() {
+        MacroOptions o = MacroOptions.parse("query=[red mug] prompt=[a red mug on a beach] negative_prompt=[] scale=0.5 "
+                + "use_roi mask_weight=2 overlay=false models=[/data/my models]");
+        assertEquals("red mug", o.string("query", ""));
+        assertEquals("a red mug on a beach", o.string("prompt", ""));
+        assertEquals("", o.string("negative_prompt", "x"));
+        assertEquals(0.5, o.number("scale", 1));
+        assertEquals(2.0, o.number("mask_weight", 1), "mask_weight is not confused with another key");
+        assertTrue(o.flag("use_roi"));
+        assertFalse(o.flag("overlay"));
+        assertFalse(o.flag("absent"));
+        assertEquals("/data/my models", o.string("models", ""));
+        var bad = assertThrows(IllegalArgumentException.class, () -> MacroOptions.parse("steps=many").integer("steps", 1));
+        assertEquals("steps must be a number, got 'many'", bad.getMessage());
+        var open = assertThrows(IllegalArgumentException.class, () -> MacroOptions.parse("query=[red mug"));
+        assertTrue(open.getMessage().contains("without a closing ']'"));
+    }
+
+    @Test
+    void designMacroCallBecomesTheSameRequestAsTheCommand() {
+        ImagePlus imp = reference(40, 30);
+        OvalRoi oval = new OvalRoi(5, 5, 20, 14);
+        imp.setRoi(oval);
+        String options = "query=[red mug] prompt=[a red mug on a beach] negative_prompt=[] scale=0.5 guidance=7.5 "
+                + "steps=30 scheduler=unipc width=512 height=512 seed=42 images=1 use_roi=true mask_weight=1 models=["
+                + Golden.tinyA() + "]";
+        SsrRuns.Outputs out = SsrIj1Plugin.run("generate", MacroOptions.parse(options), ctx.service, imp);
+
+        GenerationRequest r = ctx.fake.requests.get(0);
+        assertEquals("a red mug on a beach", r.prompt());
+        assertEquals("", r.negativePrompt());
+        assertEquals(0.5, r.scale());
+        assertEquals(30, r.steps());
+        assertEquals(512, r.width());
+        assertEquals(42L, r.seed());
+        SubjectQuery q = r.subjects().get(0);
+        assertEquals("red mug", q.text());
+        assertMaskEquals(oval, 40, 30, q.mask());
+        assertEquals("SSR - a red mug on a beach", out.result().getTitle());
+        assertEquals("SSR attention - red mug", out.attention().getTitle());
+    }
+
+    @Test
+    void attentionMultiSettingsAndUnloadEntriesWork() {
+        ImagePlus imp = reference(16, 16);
+        SsrRuns.Outputs att = SsrIj1Plugin.run("attention", MacroOptions.parse("query=[a cat] overlay"), ctx.service, imp);
+        assertEquals(3, att.attention().getStackSize());
+        assertEquals("SSR attention overlay - a cat", att.overlay().getTitle());
+        assertNull(ctx.fake.attentionQueries.get(0).mask(), "use_roi absent = off, as an unchecked ImageJ checkbox");
+
+        OvalRoi dog = new OvalRoi(1, 1, 8, 8);
+        dog.setName("dog");
+        imp.setOverlay(new ij.gui.Overlay(dog));
+        SsrRuns.Outputs multi = SsrIj1Plugin.run("multi", MacroOptions.parse("prompt=[two] steps=2 width=16 height=16 "
+                + "seed=3 scales=[0.7]"), ctx.service, imp);
+        assertEquals(0.7, ctx.fake.requests.get(0).subjects().get(0).weight());
+        assertEquals(1, multi.result().getStackSize());
+
+        SsrIj1Plugin.run("settings", MacroOptions.parse("models=[" + Golden.tinyA() + "] device=GPU threads=4"), ctx.service, null);
+        assertEquals(DeviceChoice.GPU, ctx.service.settings().device());
+        assertEquals(4, ctx.service.settings().threads());
+        SsrIj1Plugin.run("unload", MacroOptions.parse(""), ctx.service, null);
+        assertFalse(ctx.service.isLoaded());
+    }
+
+    @Test
+    void noImageAndUnknownEntryGiveMessages() {
+        var none = assertThrows(IllegalArgumentException.class,
+                () -> SsrIj1Plugin.run("generate", MacroOptions.parse("query=dog"), ctx.service, null));
+        assertEquals("no image open: open the reference image first", none.getMessage());
+        var unknown = assertThrows(IllegalArgumentException.class,
+                () -> SsrIj1Plugin.run("paint", MacroOptions.parse(""), ctx.service, null));
+        assertTrue(unknown.getMessage().startsWith("unknown SSR-Encoder entry 'paint'"));
+    }
+}
