@@ -254,7 +254,7 @@ public class GenerateFromSubjectCommandTest {
     void invalidModelsFolderNamesWhatIsMissing(@TempDir Path dir) throws Exception {
         Files.createDirectories(dir.resolve("sd"));
         assertRejected(generate(reference(8, 8), "models", dir.toString()),
-                "missing: sd/model_index.json, sd/unet");
+                "missing sd/model_index.json, missing sd/unet/");
         assertEquals(0, ctx.opened.get());
     }
 

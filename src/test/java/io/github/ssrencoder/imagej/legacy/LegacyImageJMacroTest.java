@@ -76,7 +76,7 @@ class LegacyImageJMacroTest {
                 """);
         assertTrue(out.contains("SSR-Encoder: no image open: open the reference image first"), out);
         assertTrue(out.contains("SSR-Encoder: a straight line selection cannot be a mask query"), out);
-        assertTrue(out.contains("SSR-Encoder: /nonexistent/models: models folder does not exist"), out);
+        assertTrue(out.contains("SSR-Encoder: models folder /nonexistent/models: folder not found"), out);
         assertTrue(out.contains("images open: 0") && out.contains("images open: 1"), out);
         assertTrue(!out.contains("\tat io.github.ssrencoder"), "no stack trace:\n" + out);
     }
