@@ -49,7 +49,7 @@ class SettingsAndServiceTest {
         assertEquals(Golden.tinyA(), ctx.service.settings().models(), "the previous folder stays");
         CommandModule absent = ctx.run(SettingsCommand.class, "models", new File(dir.toFile(), "nope"), "device", "CPU",
                 "threads", 0);
-        assertTrue(absent.getCancelReason().contains("does not exist"), absent.getCancelReason());
+        assertTrue(absent.getCancelReason().contains("folder not found"), absent.getCancelReason());
     }
 
     @Test
