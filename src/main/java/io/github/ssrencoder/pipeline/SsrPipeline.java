@@ -260,6 +260,13 @@ public final class SsrPipeline implements SubjectGenerator {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : Double.toString(v);
     }
 
+    /** Native arrays currently alive in the models' own memory (weights and caches); for leak checks. */
+    long liveModelArrays() {
+        synchronized (lock) {
+            return weights.getManagedArrays().stream().filter(a -> !a.isReleased()).count();
+        }
+    }
+
     /** Frees every native array held by the loaded networks. */
     @Override
     public void close() {

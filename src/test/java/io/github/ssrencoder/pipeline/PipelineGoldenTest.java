@@ -158,6 +158,26 @@ public class PipelineGoldenTest {
     }
 
     @Test
+    void runsAndCancelledRunsLeaveNoNativeArraysBehind() {
+        SubjectQuery q = SubjectQuery.mask(image("reference.png"), "red circle",
+                ImageFiles.readMask(Golden.tinyA().resolve("mask.png")), 1.0);
+        GenerationRequest r = new GenerationRequest(List.of(q), "a red circle", "", 0.5, 7.5, 2, "unipc", 64, 64, 5L, null, 2);
+        pipeline.generate(r, ProgressListener.NONE);
+        long before = pipeline.liveModelArrays();
+        for (int i = 0; i < 3; i++) {
+            pipeline.generate(r, ProgressListener.NONE);
+        }
+        ProgressListener cancelAtOnce = new ProgressListener() {
+            @Override
+            public boolean isCancelled() {
+                return true;
+            }
+        };
+        org.junit.jupiter.api.Assertions.assertThrows(CancelledException.class, () -> pipeline.generate(r, cancelAtOnce));
+        assertEquals(before, pipeline.liveModelArrays(), "arrays left in the models' memory after runs and a cancel");
+    }
+
+    @Test
     void sameSeedGivesSameImageAndSeedIsReported() {
         SubjectQuery q = SubjectQuery.text(image("reference.png"), "red circle");
         GenerationRequest r = new GenerationRequest(List.of(q), "a red circle", "", 0.5, 7.5, 2, "ddim", 64, 64, 42L, null, 1);
