@@ -88,6 +88,7 @@ public final class SsrPipeline implements SubjectGenerator {
             SubjectEncoder subjects = new SubjectEncoder(vision, ClipImageProcessor.defaults(), aligner, prompts);
             progress.stage("Loading UNet");
             UNet2DCondition unet = UNet2DCondition.load(folder.unet(), weights);
+            checkCompatible(folder, textEncoder, vision, aligner, unet);
             SsrLayers ssr = SsrLayers.load(folder.ssrLayers(), unet, weights);
             progress.stage("Loading VAE");
             AutoencoderKL vae = AutoencoderKL.load(folder.vae(), weights);
@@ -96,6 +97,26 @@ public final class SsrPipeline implements SubjectGenerator {
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
+        }
+    }
+
+    /**
+     * The networks of one folder must fit together: a UNet from another architecture (e.g. SD 2.x, whose
+     * cross-attention expects 1024-wide text states) or an aligner trained for other encoders is refused here
+     * with the file and the sizes, rather than failing deep inside a forward pass.
+     */
+    private static void checkCompatible(ModelsFolder folder, ClipTextEncoder text, ClipVisionEncoder vision,
+                                        TokenToPatchAligner aligner, UNet2DCondition unet) {
+        int textWidth = text.hiddenSize();
+        if (unet.config().crossAttentionDim() != textWidth) {
+            throw io.github.ssrencoder.io.WeightFileException.of(folder.unet().resolve("config.json"), "cross_attention_dim "
+                    + unet.config().crossAttentionDim() + " does not match the text encoder's hidden size " + textWidth
+                    + " (a UNet of another Stable Diffusion version?)");
+        }
+        if (aligner.queryDim() != textWidth || aligner.imageDim() != vision.hiddenSize()) {
+            throw io.github.ssrencoder.io.WeightFileException.of(folder.ssrAligner(), "the aligner expects text width "
+                    + aligner.queryDim() + " and image width " + aligner.imageDim() + ", but the text encoder gives "
+                    + textWidth + " and the image encoder " + vision.hiddenSize());
         }
     }
 
