@@ -38,7 +38,6 @@ exec java "$@"
 EOF
 chmod +x "$work/session.sh"
 
-export TORCH_CPP_LOG_LEVEL=ERROR
 timeout 300 xvfb-run -a -s "-screen 0 1280x900x24" "$work/session.sh" \
     -Dplugins.dir="$work" -Dai.djl.offline=true -DOPT_OUT_TRACKING=true -Dawt.useSystemAAFontSettings=on \
     -cp "$work/classes:$classpath" TakeScreenshots "$model" "$out"
