@@ -23,13 +23,8 @@ public final class RoiMasks {
 
     /** A {@code width × height} mask, true inside {@code roi}. */
     public static ArrayImg<BitType, LongArray> mask(Roi roi, int width, int height) {
-        checkArea(roi);
+        Rectangle clipped = clipped(roi, width, height);
         Rectangle b = roi.getBounds();
-        Rectangle clipped = b.intersection(new Rectangle(0, 0, width, height));
-        if (clipped.isEmpty()) {
-            throw new IllegalArgumentException("the selection (" + describe(b) + ") lies outside the "
-                    + width + "×" + height + " image");
-        }
         ImageProcessor m = roi.getMask();
         ArrayImg<BitType, LongArray> out = ArrayImgs.bits(width, height);
         RandomAccess<BitType> ra = out.randomAccess();
@@ -51,6 +46,12 @@ public final class RoiMasks {
 
     /** The selection's bounds clipped to the image (for crop-to-ROI framing). */
     public static Box clippedBounds(Roi roi, int width, int height) {
+        Rectangle c = clipped(roi, width, height);
+        return new Box(c.x, c.y, c.width, c.height);
+    }
+
+    /** The part of an area selection inside the image; rejects one that lies wholly outside. */
+    private static Rectangle clipped(Roi roi, int width, int height) {
         checkArea(roi);
         Rectangle b = roi.getBounds();
         Rectangle c = b.intersection(new Rectangle(0, 0, width, height));
@@ -58,7 +59,7 @@ public final class RoiMasks {
             throw new IllegalArgumentException("the selection (" + describe(b) + ") lies outside the "
                     + width + "×" + height + " image");
         }
-        return new Box(c.x, c.y, c.width, c.height);
+        return c;
     }
 
     /** Rejects selections that cannot be a mask. */

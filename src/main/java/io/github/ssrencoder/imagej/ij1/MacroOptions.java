@@ -3,6 +3,7 @@ package io.github.ssrencoder.imagej.ij1;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The {@code key=value key=[value with spaces] flag} options string of an ImageJ 1.x {@code run(command,
@@ -77,15 +78,7 @@ public final class MacroOptions {
     }
 
     public double number(String key, double fallback) {
-        String v = values.get(key);
-        if (v == null || v.isBlank()) {
-            return fallback;
-        }
-        try {
-            return Double.parseDouble(v.trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be a number, got '" + v + "'", e);
-        }
+        return parsed(key, fallback, Double::parseDouble, "a number");
     }
 
     public int integer(String key, int fallback) {
@@ -97,14 +90,19 @@ public final class MacroOptions {
     }
 
     public long whole(String key, long fallback) {
+        return parsed(key, fallback, Long::parseLong, "a whole number");
+    }
+
+    /** The value of {@code key} read by {@code parser}, {@code fallback} when absent or blank. */
+    private <T> T parsed(String key, T fallback, Function<String, T> parser, String expected) {
         String v = values.get(key);
         if (v == null || v.isBlank()) {
             return fallback;
         }
         try {
-            return Long.parseLong(v.trim());
+            return parser.apply(v.trim());
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(key + " must be a whole number, got '" + v + "'", e);
+            throw new IllegalArgumentException(key + " must be " + expected + ", got '" + v + "'", e);
         }
     }
 
