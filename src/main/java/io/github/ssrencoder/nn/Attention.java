@@ -18,8 +18,12 @@ import ai.djl.ndarray.index.NDIndex;
  */
 public final class Attention extends Module {
 
-    /** Default bound on the score elements computed at once (16 Mi floats = 64 MiB). */
-    public static final long DEFAULT_MAX_SCORE_ELEMENTS = 1L << 24;
+    /**
+     * Default bound on the score elements computed at once (1 Mi floats = 4 MiB). Pieces this small stay
+     * below the C allocator's mmap threshold and are reused instead of being page-faulted in afresh, which
+     * measured 2–3× faster on CPU than 64 MiB pieces for SD1.5's 4096-token self-attention.
+     */
+    public static final long DEFAULT_MAX_SCORE_ELEMENTS = 1L << 20;
 
     private final Linear toQ;
     private final Linear toK;
@@ -101,8 +105,8 @@ public final class Attention extends Module {
     }
 
     /**
-     * Bounds the size of the score matrices computed at once: the {@code batch·heads} axis is processed in
-     * slices of at most {@code max(1, maxElements / (Lq·Lk))} rows. Trades speed for peak memory only.
+     * Bounds the size of the score matrices computed at once (batch·heads slices, then query-row chunks).
+     * Changes peak memory and speed only.
      */
     public void setMaxScoreElements(long maxElements) {
         if (maxElements < 1) {
@@ -175,29 +179,49 @@ public final class Attention extends Module {
         return t.reshape(s[0] / heads, heads, s[1], dimHead).transpose(0, 2, 1, 3).reshape(s[0] / heads, s[1], heads * dimHead);
     }
 
-    /** softmax(scale·QKᵀ)·V over slices of the batch·heads axis so that the score matrix stays bounded. */
+    /**
+     * softmax(scale·QKᵀ)·V in pieces so that no score matrix exceeds {@code maxScoreElements}: slices of the
+     * batch·heads axis, and when one head alone is too large, chunks of its query rows (the softmax runs over
+     * keys, so every query row is independent).
+     */
     private NDArray attend(NDArray q, NDArray k, NDArray v, String part) {
         long rows = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
-        long perSlice = Math.max(1, Math.min(rows, maxScoreElements / Math.max(1, lq * lk)));
-        if (perSlice >= rows) {
-            return attendSlice(q, k, v, part, 0);
+        long perHead = lq * lk;
+        if (rows * perHead <= maxScoreElements) {
+            return attendSlice(q, k, v, part, 0, 0);
         }
-        NDList parts = new NDList();
-        for (long start = 0; start < rows; start += perSlice) {
-            long end = Math.min(rows, start + perSlice);
-            long first = start;
-            NDIndex idx = new NDIndex("{}:{}", start, end);
-            parts.add(Scoped.compute(() -> attendSlice(q.get(idx), k.get(idx), v.get(idx), part, (int) first)));
+        long rowsPer = Math.max(1, Math.min(rows, maxScoreElements / perHead));
+        long queriesPer = rowsPer > 1 ? lq : Math.max(1, Math.min(lq, maxScoreElements / lk));
+        NDList slices = new NDList();
+        for (long r = 0; r < rows; r += rowsPer) {
+            NDIndex rowIdx = new NDIndex("{}:{}", r, Math.min(rows, r + rowsPer));
+            long firstRow = r;
+            slices.add(Scoped.compute(() -> {
+                NDArray qs = q.get(rowIdx);
+                NDArray ks = k.get(rowIdx);
+                NDArray vs = v.get(rowIdx);
+                if (queriesPer >= lq) {
+                    return attendSlice(qs, ks, vs, part, (int) firstRow, 0);
+                }
+                NDList chunks = new NDList();
+                for (long start = 0; start < lq; start += queriesPer) {
+                    NDIndex queryIdx = new NDIndex(":, {}:{}", start, Math.min(lq, start + queriesPer));
+                    long firstQuery = start;
+                    chunks.add(Scoped.compute(() -> attendSlice(qs.get(queryIdx), ks, vs, part, (int) firstRow, (int) firstQuery)));
+                }
+                return NDArrays.concat(chunks, 1);
+            }));
         }
-        return NDArrays.concat(parts, 0);
+        return slices.size() == 1 ? slices.get(0) : NDArrays.concat(slices, 0);
     }
 
-    private NDArray attendSlice(NDArray q, NDArray k, NDArray v, String part, int firstRow) {
-        NDArray probs = q.matMul(k.transpose(0, 2, 1)).muli(scale).softmax(-1);
+    private NDArray attendSlice(NDArray q, NDArray k, NDArray v, String part, int firstRow, int firstQuery) {
+        // Scaling the queries rather than the scores saves a pass over the (large) score matrix.
+        NDArray probs = q.mul(scale).matMul(k.transpose(0, 2, 1)).softmax(-1);
         if (listener != null) {
-            listener.onProbabilities(name, part, firstRow, probs);
+            listener.onProbabilities(name, part, firstRow, firstQuery, probs);
         }
         return probs.matMul(v);
     }

@@ -57,10 +57,17 @@ class UNet2DConditionBehaviourTest {
     void slicedAttentionGivesTheSameOutputAndReportsEveryRow() {
         try (NDManager m = weights.newSubManager()) {
             Map<String, Set<Integer>> rowsSeen = new LinkedHashMap<>();
+            Map<String, Set<Integer>> queriesSeen = new LinkedHashMap<>();
             List<String> problems = new ArrayList<>();
-            unet.setMaxAttentionScoreElements(1);
-            unet.setAttentionListener((name, part, firstRow, probs) -> {
+            long budget = 256;
+            unet.setMaxAttentionScoreElements(budget);
+            unet.setAttentionListener((name, part, firstRow, firstQuery, probs) -> {
                 rowsSeen.computeIfAbsent(name, k -> new TreeSet<>()).add(firstRow);
+                queriesSeen.computeIfAbsent(name, k -> new TreeSet<>()).add(firstQuery);
+                long[] shape = probs.getShape().getShape();
+                if (shape[0] * shape[1] * shape[2] > budget && shape[1] > 1) {
+                    problems.add(name + " piece " + java.util.Arrays.toString(shape) + " exceeds the budget");
+                }
                 float[] sums = probs.sum(new int[] {2}).toFloatArray();
                 for (float s : sums) {
                     if (Math.abs(s - 1) > 1e-5) {
@@ -75,7 +82,7 @@ class UNet2DConditionBehaviourTest {
                 unet.setAttentionListener(null);
                 unet.setMaxAttentionScoreElements(io.github.ssrencoder.nn.Attention.DEFAULT_MAX_SCORE_ELEMENTS);
             }
-            Golden.assertClose("out_plain (attention one head at a time)", golden.load("out_plain", m), out, 2e-5);
+            Golden.assertClose("out_plain (attention in small pieces)", golden.load("out_plain", m), out, 2e-5);
             assertTrue(problems.isEmpty(), problems.toString());
             assertEquals(unet.attentionModules().keySet(), rowsSeen.keySet());
             int rows = (int) (2 * unet.config().headsPerBlock().get(0));
@@ -84,6 +91,13 @@ class UNet2DConditionBehaviourTest {
                 all.add(i);
             }
             assertEquals(all, rowsSeen.get("down_blocks.0.attentions.0.transformer_blocks.0.attn2"));
+            long tokens = golden.info("sample").shape()[2] * golden.info("sample").shape()[3];
+            long perPiece = Math.max(1, budget / tokens);
+            Set<Integer> starts = new TreeSet<>();
+            for (long q = 0; q < tokens; q += perPiece) {
+                starts.add((int) q);
+            }
+            assertEquals(starts, queriesSeen.get("down_blocks.0.attentions.0.transformer_blocks.0.attn1"));
         }
     }
 
@@ -93,7 +107,7 @@ class UNet2DConditionBehaviourTest {
             SsrLayers layers = SsrLayers.load(Golden.tinyA().resolve("ssr/pytorch_model_1.bin"), unet, m);
             Map<String, long[]> shapes = new LinkedHashMap<>();
             unet.setSsr(layers, 0.5f, 77);
-            unet.setAttentionListener((name, part, firstRow, probs) -> {
+            unet.setAttentionListener((name, part, firstRow, firstQuery, probs) -> {
                 if (name.equals("mid_block.attentions.0.transformer_blocks.0.attn2")) {
                     shapes.put(part, probs.getShape().getShape());
                 }
