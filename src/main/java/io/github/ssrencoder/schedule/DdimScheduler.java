@@ -4,21 +4,14 @@ import ai.djl.ndarray.NDArray;
 import io.github.ssrencoder.nn.Scoped;
 
 /** Deterministic DDIM (eta = 0), as diffusers' {@code DDIMScheduler}. */
-final class DdimScheduler implements Scheduler {
+final class DdimScheduler extends UnitVarianceScheduler {
 
-    private final SchedulerConfig config;
-    private final float[] alphasCumprod;
     private final float finalAlphaCumprod;
-    private final String spacing;
     private int numInferenceSteps;
-    private int[] timesteps = new int[0];
 
     DdimScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.alphasCumprod = TrainingSchedule.alphasCumprod(config);
-        boolean alphaToOne = config.setAlphaToOne() == null || config.setAlphaToOne();
-        this.finalAlphaCumprod = alphaToOne ? 1.0f : alphasCumprod[0];
-        this.spacing = config.timestepSpacing() == null ? "leading" : config.timestepSpacing();
+        super(config, "leading");
+        this.finalAlphaCumprod = TrainingSchedule.finalAlphaCumprod(config, alphasCumprod, true);
     }
 
     @Override
@@ -33,36 +26,8 @@ final class DdimScheduler implements Scheduler {
             throw new IllegalArgumentException("DDIM needs at most num_train_timesteps = " + config.numTrainTimesteps()
                     + " steps, got " + n);
         }
-        double[] t = TrainingSchedule.spacedTimesteps(spacing, config.numTrainTimesteps(), n, config.stepsOffset());
-        timesteps = new int[n];
-        for (int i = 0; i < n; i++) {
-            timesteps[i] = (int) Math.rint(t[i]);
-        }
+        timesteps = Steps.rounded(TrainingSchedule.spacedTimesteps(spacing, config.numTrainTimesteps(), n, config.stepsOffset()));
         numInferenceSteps = n;
-    }
-
-    @Override
-    public float[] timesteps() {
-        float[] out = new float[timesteps.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = timesteps[i];
-        }
-        return out;
-    }
-
-    @Override
-    public int numSteps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1.0f;
-    }
-
-    @Override
-    public NDArray scaleModelInput(NDArray sample, int stepIndex) {
-        return sample.duplicate();
     }
 
     @Override

@@ -10,31 +10,26 @@ import java.util.Deque;
  * the second timestep is evaluated twice (a Heun-like warm-up), then Adams-Bashforth combinations of up to
  * four past noise predictions are used.
  */
-final class PndmScheduler implements Scheduler {
+final class PndmScheduler extends MultistepScheduler {
 
     private static final int MAX_ETS = 4;
 
-    private final SchedulerConfig config;
-    private final float[] alphasCumprod;
     private final float finalAlphaCumprod;
-    private final String spacing;
-    private final History history = new History();
     private final Deque<NDArray> ets = new ArrayDeque<>();
     private int numInferenceSteps;
-    private int[] timesteps = new int[0];
-    private int counter;
     private NDArray curSample;
 
     PndmScheduler(SchedulerConfig config) {
+        super(requirePlms(config), "leading");
+        this.finalAlphaCumprod = TrainingSchedule.finalAlphaCumprod(config, alphasCumprod, false);
+    }
+
+    private static SchedulerConfig requirePlms(SchedulerConfig config) {
         if (config.skipPrkSteps() == null || !config.skipPrkSteps()) {
             throw new IllegalArgumentException("pndm supports only skip_prk_steps = true (PLMS); the config has "
                     + (config.skipPrkSteps() == null ? "no skip_prk_steps (diffusers default false)" : "skip_prk_steps = false"));
         }
-        this.config = config;
-        this.alphasCumprod = TrainingSchedule.alphasCumprod(config);
-        boolean alphaToOne = config.setAlphaToOne() != null && config.setAlphaToOne();
-        this.finalAlphaCumprod = alphaToOne ? 1.0f : alphasCumprod[0];
-        this.spacing = config.timestepSpacing() == null ? "leading" : config.timestepSpacing();
+        return config;
     }
 
     @Override
@@ -48,56 +43,22 @@ final class PndmScheduler implements Scheduler {
         if (n < 2) {
             throw new IllegalArgumentException("pndm needs at least 2 inference steps, got " + n);
         }
-        double[] desc = TrainingSchedule.spacedTimesteps(spacing, config.numTrainTimesteps(), n, config.stepsOffset());
-        // the reference builds ascending integers and then repeats the second-highest one
-        int[] asc = new int[n];
-        for (int i = 0; i < n; i++) {
-            asc[i] = (int) Math.rint(desc[n - 1 - i]);
-        }
+        int[] desc = Steps.rounded(TrainingSchedule.spacedTimesteps(spacing, config.numTrainTimesteps(), n, config.stepsOffset()));
+        // the reference repeats the second timestep for the warm-up step
         timesteps = new int[n + 1];
-        timesteps[0] = asc[n - 1];
-        timesteps[1] = asc[n - 2];
-        for (int i = 2; i <= n; i++) {
-            timesteps[i] = asc[n - i];
-        }
+        timesteps[0] = desc[0];
+        timesteps[1] = desc[1];
+        System.arraycopy(desc, 1, timesteps, 2, n - 1);
         numInferenceSteps = n;
-        resetHistory();
+        restart();
     }
 
     @Override
-    public float[] timesteps() {
-        float[] out = new float[timesteps.length];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = timesteps[i];
-        }
-        return out;
-    }
-
-    @Override
-    public int numSteps() {
-        return timesteps.length;
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1.0f;
-    }
-
-    @Override
-    public NDArray scaleModelInput(NDArray sample, int stepIndex) {
-        return sample.duplicate();
-    }
-
-    @Override
-    public NDArray step(NDArray modelOutput, int stepIndex, NDArray sample, NoiseSource noise) {
-        Steps.checkIndex(stepIndex, numSteps());
-        if (stepIndex != counter) {
-            throw new IllegalArgumentException("pndm steps must be taken in order: expected step " + counter + ", got " + stepIndex);
-        }
+    NDArray advance(NDArray modelOutput, int stepIndex, NDArray sample) {
         int stride = config.numTrainTimesteps() / numInferenceSteps;
         int t = timesteps[stepIndex];
         int prev = t - stride;
-        if (counter != 1) {
+        if (stepIndex != 1) {
             if (ets.size() == MAX_ETS) {
                 History.free(ets.removeFirst());
             }
@@ -109,10 +70,10 @@ final class PndmScheduler implements Scheduler {
         final int from = t;
         final int to = prev;
         NDArray result;
-        if (ets.size() == 1 && counter == 0) {
+        if (ets.size() == 1 && stepIndex == 0) {
             result = prevSample(sample, from, to, modelOutput);
             curSample = history.copy(sample);
-        } else if (ets.size() == 1 && counter == 1) {
+        } else if (ets.size() == 1 && stepIndex == 1) {
             NDArray base = curSample;
             result = Scoped.compute(() -> prevSample(base, from, to, modelOutput.add(ets.getLast()).div(2f)));
             History.free(curSample);
@@ -132,7 +93,6 @@ final class PndmScheduler implements Scheduler {
                 return prevSample(sample, from, to, combined);
             });
         }
-        counter++;
         // the warm-up step starts from the stored sample, so hand the result to the caller's manager
         result.attach(sample.getManager());
         return result;
@@ -156,20 +116,9 @@ final class PndmScheduler implements Scheduler {
         });
     }
 
-    private void resetHistory() {
+    @Override
+    void forgetHistory() {
         ets.clear();
         curSample = null;
-        counter = 0;
-        history.close();
-    }
-
-    /** Arrays held between steps (for tests of memory use). */
-    int historySize() {
-        return history.size();
-    }
-
-    @Override
-    public void close() {
-        resetHistory();
     }
 }

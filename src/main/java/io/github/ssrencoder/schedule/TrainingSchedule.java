@@ -172,6 +172,15 @@ final class TrainingSchedule {
         return out;
     }
 
+    /**
+     * The cumulative alpha a DDIM-style step lands on when it steps past timestep 0: 1 with
+     * {@code set_alpha_to_one}, else the first training value. The default differs between DDIM and PNDM.
+     */
+    static float finalAlphaCumprod(SchedulerConfig config, float[] alphasCumprod, boolean alphaToOneByDefault) {
+        boolean alphaToOne = config.setAlphaToOne() == null ? alphaToOneByDefault : config.setAlphaToOne();
+        return alphaToOne ? 1.0f : alphasCumprod[0];
+    }
+
     static void requirePositiveSteps(int n) {
         if (n < 1) {
             throw new IllegalArgumentException("the number of inference steps must be at least 1, got " + n);

@@ -8,33 +8,26 @@ import io.github.ssrencoder.nn.Scoped;
  * each step first corrects the incoming sample with the new model output (UniC), then predicts the next
  * sample (UniP). The first step and the last step are first order.
  */
-final class UniPcMultistepScheduler implements Scheduler {
+final class UniPcMultistepScheduler extends DataPredictionScheduler {
 
     private static final int SOLVER_ORDER = 2;
 
-    private final SchedulerConfig config;
-    private final float[] alphasCumprod;
-    private final String spacing;
-    private final History history = new History();
-    private SigmaTables tables;
     /** Data predictions of the two most recent steps; {@code [1]} is the newest. */
     private final NDArray[] x0History = new NDArray[SOLVER_ORDER];
     private NDArray lastSample;
     private int lowerOrderNums;
     private int thisOrder;
-    private int nextStep;
 
     UniPcMultistepScheduler(SchedulerConfig config) {
-        String solver = config.solverType();
-        if (solver != null && !(solver.equals("bh2") || solver.equals("midpoint") || solver.equals("heun") || solver.equals("logrho"))) {
-            throw new IllegalArgumentException("unipc supports solver_type bh2 (and midpoint, heun, logrho, which the reference maps to it), got " + solver);
-        }
+        super(requireSupported(config));
+    }
+
+    private static SchedulerConfig requireSupported(SchedulerConfig config) {
+        requireSolverType(config, "unipc", "bh2", "midpoint", "heun", "logrho");
         if (config.useKarrasSigmas()) {
             throw new IllegalArgumentException("unipc does not support use_karras_sigmas = true (supported: false)");
         }
-        this.config = config;
-        this.alphasCumprod = TrainingSchedule.alphasCumprod(config);
-        this.spacing = config.timestepSpacing() == null ? "linspace" : config.timestepSpacing();
+        return config;
     }
 
     @Override
@@ -43,54 +36,14 @@ final class UniPcMultistepScheduler implements Scheduler {
     }
 
     @Override
-    public void setTimesteps(int n) {
-        tables = SigmaTables.create(config, alphasCumprod, spacing, n, false);
-        reset();
-    }
-
-    @Override
-    public float[] timesteps() {
-        return tables == null ? new float[0] : SigmaTables.timestepsAsFloat(tables.timesteps);
-    }
-
-    /** Noise level per step plus the final one. */
-    float[] sigmas() {
-        return tables.sigmas.clone();
-    }
-
-    @Override
-    public int numSteps() {
-        return tables == null ? 0 : tables.timesteps.length;
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1.0f;
-    }
-
-    @Override
-    public NDArray scaleModelInput(NDArray sample, int stepIndex) {
-        return sample.duplicate();
-    }
-
-    @Override
-    public NDArray step(NDArray modelOutput, int stepIndex, NDArray sample, NoiseSource noise) {
+    NDArray advance(NDArray modelOutput, int stepIndex, NDArray sample) {
         int n = numSteps();
-        Steps.checkIndex(stepIndex, n);
-        if (stepIndex != nextStep) {
-            throw new IllegalArgumentException("unipc steps must be taken in order: expected step " + nextStep + ", got " + stepIndex);
-        }
-        float[] s = tables.sigmas;
-        float sigma = s[stepIndex];
-        float alpha = SigmaTables.alpha(sigma);
-        float std = SigmaTables.sigmaT(sigma);
+        float sigma = sigmas[stepIndex];
         boolean correct = stepIndex > 0 && lastSample != null;
         int correctorOrder = thisOrder;
         NDArray[] kept = new NDArray[2];
         NDArray result = Scoped.compute(() -> {
-            NDArray x0 = config.predictionType().equals("epsilon")
-                    ? sample.sub(modelOutput.mul(std)).div(alpha)
-                    : sample.mul(alpha).sub(modelOutput.mul(std));
+            NDArray x0 = dataPrediction(modelOutput, sample, sigma);
             NDArray current = correct ? corrector(x0, stepIndex, correctorOrder) : sample.duplicate();
             kept[0] = history.keep(x0);
             kept[1] = history.keep(current);
@@ -105,7 +58,6 @@ final class UniPcMultistepScheduler implements Scheduler {
         if (lowerOrderNums < SOLVER_ORDER) {
             lowerOrderNums++;
         }
-        nextStep++;
         // the corrected sample lives in the history, so the result must be handed to the caller's manager
         result.attach(sample.getManager());
         return result;
@@ -117,7 +69,7 @@ final class UniPcMultistepScheduler implements Scheduler {
 
     /** UniC: refines the sample of step {@code i} using the model output obtained at it. */
     private NDArray corrector(NDArray x0, int i, int order) {
-        float[] s = tables.sigmas;
+        float[] s = sigmas;
         Coefficients c = new Coefficients(s[i - 1], s[i]);
         NDArray m0 = x0History[1];
         NDArray base = lastSample.mul(c.sampleCoeff).sub(m0.mul(c.alphaT * c.hPhi1));
@@ -136,7 +88,7 @@ final class UniPcMultistepScheduler implements Scheduler {
 
     /** UniP: the sample of step {@code i + 1} from the (corrected) sample and data prediction of step {@code i}. */
     private NDArray predictor(NDArray sample, NDArray x0, int i, int order) {
-        float[] s = tables.sigmas;
+        float[] s = sigmas;
         Coefficients c = new Coefficients(s[i], s[i + 1]);
         NDArray base = sample.mul(c.sampleCoeff).sub(x0.mul(c.alphaT * c.hPhi1));
         if (order == 1) {
@@ -180,23 +132,12 @@ final class UniPcMultistepScheduler implements Scheduler {
         }
     }
 
-    private void reset() {
+    @Override
+    void forgetHistory() {
         x0History[0] = null;
         x0History[1] = null;
         lastSample = null;
         lowerOrderNums = 0;
         thisOrder = 0;
-        nextStep = 0;
-        history.close();
-    }
-
-    /** Arrays held between steps (for tests of memory use). */
-    int historySize() {
-        return history.size();
-    }
-
-    @Override
-    public void close() {
-        reset();
     }
 }
