@@ -18,7 +18,7 @@ import java.util.Objects;
  * @param height         output height in pixels, a positive multiple of 8
  * @param seed           seed of the initial noise (as a CPU {@code torch.Generator}), or {@code null} with initLatents
  * @param initLatents    explicit initial noise before scaling by the scheduler's init sigma, or {@code null}
- * @param numImages      images to generate, 1…64 (image k uses the k-th draw of the seeded generator)
+ * @param numImages      images to generate, 1…64 (their initial noise is one draw of shape [numImages, C, h, w], as diffusers draws it)
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
