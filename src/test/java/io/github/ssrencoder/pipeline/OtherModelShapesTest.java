@@ -2,14 +2,15 @@ package io.github.ssrencoder.pipeline;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
 import io.github.ssrencoder.io.WeightFileException;
 import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipTextConfig;
@@ -28,6 +29,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -41,53 +44,245 @@ import net.imglib2.type.numeric.ARGBType;
 import net.imglib2.type.numeric.real.FloatType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The whole pipeline on a model set shaped unlike tiny-a (random weights): other text, vision, UNet, VAE and
- * aligner widths, depths, head and group counts, a 16-pixel patch grid, per-block head counts, one resnet per
- * block, a GELU text MLP and a vision tower deeper than 24 layers. Every size must come from the configs and
+ * The whole pipeline on model sets shaped unlike tiny-a (random weights): other text, vision, UNet, VAE and
+ * aligner widths, depths, head and group counts, other patch grids and numbers of vision scales, per-block or
+ * single head counts, one or two resnets per block, GELU or quick-GELU text MLPs, a three-block VAE (latents
+ * at 1/4 of the image side) and other latent channel counts. Every size must come from the configs and
  * weights; the outputs must have the shapes those sizes imply.
  */
 public class OtherModelShapesTest {
 
-    private static final int TEXT_HIDDEN = 48;
-    private static final int VISION_HIDDEN = 36;
-    private static final int VISION_LAYERS = 26;
-    private static final int PATCH = 16;
-    private static final int GRID = 224 / PATCH;
-    private static final int ALIGNER_HEADS = 3;
-    private static final int LATENT_CHANNELS = 4;
+    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
     private static final int WIDTH = 40;
     private static final int HEIGHT = 56;
+    private static final int CONTEXT = 77;
 
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
+    /**
+     * The sizes of one model set.
+     *
+     * @param unetHeads          {@code attention_head_dim} as written to the config (a number or a list)
+     * @param visionLayers       vision depth; {@code hidden_states[4::4]} gives {@code visionLayers / 4} scales
+     */
+    record Shapes(int textHidden, int textLayers, int textHeads, int textMlp, String textAct,
+                  int visionHidden, int visionLayers, int visionHeads, int visionMlp, int patch,
+                  int[] unetChannels, JsonElement unetHeads, int unetLayers, int unetGroups, int transformerLayers,
+                  boolean linearProjection, int[] vaeChannels, int vaeLayers, int vaeGroups, int latentChannels,
+                  int alignerHeads, int alignerDimHead) {
 
-    @TempDir
-    static Path temp;
+        int grid() {
+            return 224 / patch;
+        }
 
-    private static Path models;
-    private static SsrPipeline pipeline;
+        int scales() {
+            return visionLayers / 4;
+        }
 
-    @BeforeAll
-    static void buildModelsAndOpen() throws IOException {
-        models = temp.resolve("models");
-        writeModels(models);
-        pipeline = SsrPipeline.open(models, EngineRuntime.DeviceChoice.CPU, 0);
+        /** diffusers' {@code vae_scale_factor}. */
+        int vaeFactor() {
+            return 1 << (vaeChannels.length - 1);
+        }
     }
 
-    @AfterAll
-    static void close() {
-        if (pipeline != null) {
-            pipeline.close();
+    /** Four-block UNet with per-block heads and one resnet per block, 16-pixel patches, 26 vision layers, GELU text MLP. */
+    @Nested
+    @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+    class FourBlocksPerBlockHeads extends Suite {
+        FourBlocksPerBlockHeads() {
+            super(new Shapes(48, 2, 6, 96, "gelu",
+                    36, 26, 3, 72, 16,
+                    new int[] {24, 48, 48, 72}, ints(2, 4, 4, 8), 1, 6, 1, false,
+                    new int[] {8, 16, 16, 24}, 1, 4, 4,
+                    3, 8), List.of("unipc", "euler-a", "dpmpp-2m"));
+        }
+    }
+
+    /**
+     * Three-block UNet with one head count for all blocks, two transformer layers with linear projections, a
+     * three-block VAE with 3 latent channels, 32-pixel patches and 13 vision layers (3 scales).
+     */
+    @Nested
+    @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+    class ThreeBlocksThreeScales extends Suite {
+        ThreeBlocksThreeScales() {
+            super(new Shapes(40, 1, 5, 80, "quick_gelu",
+                    24, 13, 2, 48, 32,
+                    new int[] {16, 32, 40}, new JsonPrimitive(4), 1, 8, 2, true,
+                    new int[] {8, 16, 16}, 1, 8, 3,
+                    2, 12), List.of("dpmpp-2m"));
+        }
+    }
+
+    /** The same tests for every model set; the set is written and loaded once. */
+    abstract static class Suite {
+
+        private final Shapes shapes;
+        private final List<String> textQuerySchedulers;
+        private Path temp;
+        private Path models;
+        private SsrPipeline pipeline;
+
+        Suite(Shapes shapes, List<String> textQuerySchedulers) {
+            this.shapes = shapes;
+            this.textQuerySchedulers = textQuerySchedulers;
+        }
+
+        @BeforeAll
+        void buildModelsAndOpen(@TempDir Path folder) throws IOException {
+            temp = folder;
+            models = temp.resolve("models");
+            writeModels(models, shapes);
+            pipeline = SsrPipeline.open(models, EngineRuntime.DeviceChoice.CPU, 0);
+        }
+
+        @AfterAll
+        void close() {
+            if (pipeline != null) {
+                pipeline.close();
+            }
+        }
+
+        private GenerationRequest request(List<SubjectQuery> subjects, String scheduler, long seed) {
+            return new GenerationRequest(subjects, "a red block", "", 0.7, 7.5, 2, scheduler, WIDTH, HEIGHT, seed, null, 1);
+        }
+
+        /** One image of WIDTH × HEIGHT and finite latents [1, latent channels, HEIGHT/f, WIDTH/f]. */
+        private void assertShapes(String what, GenerationResult r) {
+            assertEquals(1, r.images().size(), what);
+            RandomAccessibleInterval<ARGBType> image = r.images().get(0);
+            assertEquals(WIDTH, image.dimension(0), what + " image width");
+            assertEquals(HEIGHT, image.dimension(1), what + " image height");
+            Latents latents = r.latents().get(0);
+            int f = shapes.vaeFactor();
+            assertArrayEquals(new long[] {1, shapes.latentChannels(), HEIGHT / f, WIDTH / f}, latents.shape(),
+                    what + " latents shape " + Arrays.toString(latents.shape()));
+            assertEquals(shapes.latentChannels() * (HEIGHT / f) * (WIDTH / f), latents.data().length, what + " latents size");
+            for (float v : latents.data()) {
+                assertTrue(Float.isFinite(v), what + ": non-finite latent " + v);
+            }
+        }
+
+        private void assertMapShape(String what, AttentionMaps maps) {
+            int grid = shapes.grid();
+            int heads = shapes.alignerHeads();
+            int tokens = 1 + grid * grid;
+            assertEquals(heads, maps.heads(), what + " heads");
+            assertEquals(CONTEXT, maps.contextLength(), what + " context length");
+            assertEquals(grid, maps.gridWidth(), what + " grid width");
+            assertEquals(grid, maps.gridHeight(), what + " grid height");
+            assertEquals((long) heads * CONTEXT * tokens, maps.probabilities().length, what + " probabilities");
+            for (int h = 0; h < heads; h++) {
+                double sum = 0;
+                int row = (h * CONTEXT + 1) * tokens;
+                for (int i = 0; i < tokens; i++) {
+                    sum += maps.probabilities()[row + i];
+                }
+                assertEquals(1.0, sum, 1e-4, what + ": softmax row of head " + h + " sums to " + sum);
+            }
+        }
+
+        @Test
+        void textQueryRunsWithSeveralSchedulersAtANonPowerOfTwoSize() {
+            SubjectQuery q = SubjectQuery.text(reference(80, 56), "red block");
+            for (String scheduler : textQuerySchedulers) {
+                GenerationResult r = pipeline.generate(request(List.of(q), scheduler, 11), ProgressListener.NONE);
+                assertShapes("text query, " + scheduler, r);
+                assertEquals(1, r.attention().size());
+                assertMapShape("text query, " + scheduler, r.attention().get(0));
+            }
+        }
+
+        @Test
+        void maskQueryOnAPaddedNonSquareReference() {
+            SubjectQuery q = SubjectQuery.mask(reference(80, 56), "red block", mask(80, 56), 1.0)
+                    .withFraming(ReferenceFraming.PAD_TO_SQUARE, null);
+            GenerationResult r = pipeline.generate(request(List.of(q), "ddim", 12), ProgressListener.NONE);
+            assertShapes("mask query", r);
+            assertMapShape("mask query", r.attention().get(0));
+        }
+
+        @Test
+        void twoSubjects() {
+            List<SubjectQuery> qs = List.of(
+                    SubjectQuery.text(reference(80, 56), "red block").withWeight(0.8),
+                    SubjectQuery.text(reference(48, 64), "grey background").withWeight(0.6));
+            GenerationResult r = pipeline.generate(request(qs, "pndm", 13), ProgressListener.NONE);
+            assertShapes("two subjects", r);
+            assertEquals(2, r.attention().size());
+            r.attention().forEach(m -> assertMapShape("two subjects", m));
+        }
+
+        @Test
+        void plainStableDiffusionWithoutSubject() {
+            GenerationResult r = pipeline.generate(request(List.of(), "euler", 14), ProgressListener.NONE);
+            assertShapes("plain SD", r);
+            assertTrue(r.attention().isEmpty());
+        }
+
+        @Test
+        void sameSeedGivesIdenticalLatentsWhichExplicitNoiseOfTheModelsLatentShapeReproduces() {
+            SubjectQuery q = SubjectQuery.text(reference(80, 56), "red block");
+            int f = shapes.vaeFactor();
+            long[] shape = {1, shapes.latentChannels(), HEIGHT / f, WIDTH / f};
+            Latents noise = new Latents(shape, new TorchGenerator(31).randn(shape));
+            float[] seeded = pipeline.generate(request(List.of(q), "ddim", 31), ProgressListener.NONE).latents().get(0).data();
+            float[] again = pipeline.generate(request(List.of(q), "ddim", 31), ProgressListener.NONE).latents().get(0).data();
+            float[] explicit = pipeline.generate(new GenerationRequest(List.of(q), "a red block", "", 0.7, 7.5, 2, "ddim",
+                    WIDTH, HEIGHT, null, noise, 1), ProgressListener.NONE).latents().get(0).data();
+            assertArrayEquals(seeded, again);
+            assertArrayEquals(seeded, explicit);
+            Latents wrong = new Latents(new long[] {1, shapes.latentChannels(), HEIGHT / f + 1, WIDTH / f},
+                    new float[shapes.latentChannels() * (HEIGHT / f + 1) * (WIDTH / f)]);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pipeline.generate(
+                    new GenerationRequest(List.of(), "p", "", 1, 7.5, 1, "ddim", WIDTH, HEIGHT, null, wrong, 1),
+                    ProgressListener.NONE));
+            assertTrue(e.getMessage().contains(Arrays.toString(shape)), e.getMessage());
+        }
+
+        @Test
+        void attentionMapsAreOnTheEncodersPatchGridWithTheAlignersHeads() {
+            AttentionMaps maps = pipeline.attention(SubjectQuery.text(reference(80, 56), "red block"), ProgressListener.NONE);
+            assertEquals(List.of("red", "block"), maps.tokens());
+            assertMapShape("attention", maps);
+            assertEquals(shapes.grid() * shapes.grid(), maps.tokenMap(-1).length);
+        }
+
+        @Test
+        void aUNetConfigThatNoLongerFitsItsWeightsIsRefusedNamingTheFile() throws IOException {
+            Path copy = temp.resolve("changed-unet");
+            copyTree(models, copy);
+            Path config = copy.resolve("sd/unet/config.json");
+            JsonObject o = GSON.fromJson(Files.readString(config), JsonObject.class);
+            o.addProperty("layers_per_block", shapes.unetLayers() + 1);
+            writeJson(config, o);
+            WeightFileException e = assertThrows(WeightFileException.class,
+                    () -> SsrPipeline.open(copy, EngineRuntime.DeviceChoice.CPU, 0).close());
+            assertTrue(e.getMessage().contains("diffusion_pytorch_model.safetensors"), e.getMessage());
+        }
+
+        @Test
+        void anAlignerHeadSplitThatDoesNotFitItsWeightsIsRefusedNamingTheFile() throws IOException {
+            Path copy = temp.resolve("changed-aligner");
+            copyTree(models, copy);
+            JsonObject o = alignerConfig(shapes);
+            o.addProperty("heads", shapes.alignerHeads() + 1);
+            writeJson(copy.resolve("ssr/config.json"), o);
+            WeightFileException e = assertThrows(WeightFileException.class,
+                    () -> SsrPipeline.open(copy, EngineRuntime.DeviceChoice.CPU, 0).close());
+            assertTrue(e.getMessage().contains("pytorch_model.bin"), e.getMessage());
         }
     }
 
     // ---------------------------------------------------------------------------------------------
-    // The model set
+    // Writing a model set: configs with the given sizes, random weights for every parameter the module
+    // classes declare for those configs.
 
-    static void writeModels(Path root) throws IOException {
+    static void writeModels(Path root, Shapes s) throws IOException {
         Path tinyA = Golden.tinyA();
         Path sd = root.resolve("sd");
         copyTree(tinyA.resolve("sd/tokenizer"), sd.resolve("tokenizer"));
@@ -95,56 +290,56 @@ public class OtherModelShapesTest {
         Files.copy(tinyA.resolve("sd/model_index.json"), sd.resolve("model_index.json"));
 
         Path text = Files.createDirectories(sd.resolve("text_encoder"));
-        writeJson(text.resolve("config.json"), textConfig());
+        writeJson(text.resolve("config.json"), textConfig(s));
         RandomWeights.writeSafetensors(text.resolve("model.safetensors"),
                 ModuleWeights.shapes(new ClipTextEncoder(ClipTextConfig.read(text.resolve("config.json")))), 1);
 
         Path image = Files.createDirectories(root.resolve("image_encoder"));
-        writeJson(image.resolve("config.json"), visionConfig());
+        writeJson(image.resolve("config.json"), visionConfig(s));
         Files.copy(tinyA.resolve("image_encoder/preprocessor_config.json"), image.resolve("preprocessor_config.json"));
         RandomWeights.writeSafetensors(image.resolve("model.safetensors"),
                 ModuleWeights.shapes(new ClipVisionEncoder(ClipVisionConfig.read(image.resolve("config.json")))), 2);
 
         Path unetDir = Files.createDirectories(sd.resolve("unet"));
-        writeJson(unetDir.resolve("config.json"), unetConfig());
+        writeJson(unetDir.resolve("config.json"), unetConfig(s));
         UNet2DCondition unet = new UNet2DCondition(UNetConfig.read(unetDir.resolve("config.json")));
         RandomWeights.writeSafetensors(unetDir.resolve("diffusion_pytorch_model.safetensors"), ModuleWeights.shapes(unet), 3);
 
         Path vae = Files.createDirectories(sd.resolve("vae"));
-        writeJson(vae.resolve("config.json"), vaeConfig());
+        writeJson(vae.resolve("config.json"), vaeConfig(s));
         RandomWeights.writeSafetensors(vae.resolve("diffusion_pytorch_model.safetensors"),
                 ModuleWeights.shapes(new AutoencoderKL(VaeConfig.read(vae.resolve("config.json")))), 4);
 
         Path ssr = Files.createDirectories(root.resolve("ssr"));
-        writeJson(ssr.resolve("config.json"), alignerConfig());
-        RandomWeights.writeTorch(ssr.resolve("pytorch_model.bin"), alignerShapes(6), 5);
+        writeJson(ssr.resolve("config.json"), alignerConfig(s));
+        RandomWeights.writeTorch(ssr.resolve("pytorch_model.bin"), alignerShapes(s), 5);
         RandomWeights.writeTorch(ssr.resolve("pytorch_model_1.bin"), ModuleWeights.shapes(new SsrLayers(unet)), 6);
     }
 
-    private static JsonObject textConfig() {
+    private static JsonObject textConfig(Shapes s) {
         JsonObject o = new JsonObject();
-        o.add("architectures", array("CLIPTextModel"));
+        o.add("architectures", strings("CLIPTextModel"));
         o.addProperty("model_type", "clip_text_model");
-        o.addProperty("hidden_act", "gelu");
-        o.addProperty("hidden_size", TEXT_HIDDEN);
-        o.addProperty("intermediate_size", 96);
-        o.addProperty("num_attention_heads", 6);
-        o.addProperty("num_hidden_layers", 2);
-        o.addProperty("max_position_embeddings", 77);
+        o.addProperty("hidden_act", s.textAct());
+        o.addProperty("hidden_size", s.textHidden());
+        o.addProperty("intermediate_size", s.textMlp());
+        o.addProperty("num_attention_heads", s.textHeads());
+        o.addProperty("num_hidden_layers", s.textLayers());
+        o.addProperty("max_position_embeddings", CONTEXT);
         o.addProperty("vocab_size", 49408);
         o.addProperty("layer_norm_eps", 1e-5);
         return o;
     }
 
     /** A full CLIPModel config, as the SSR image encoder folder has. */
-    private static JsonObject visionConfig() {
+    private static JsonObject visionConfig(Shapes s) {
         JsonObject vision = new JsonObject();
         vision.addProperty("model_type", "clip_vision_model");
-        vision.addProperty("hidden_size", VISION_HIDDEN);
-        vision.addProperty("intermediate_size", 72);
-        vision.addProperty("num_attention_heads", 3);
-        vision.addProperty("num_hidden_layers", VISION_LAYERS);
-        vision.addProperty("patch_size", PATCH);
+        vision.addProperty("hidden_size", s.visionHidden());
+        vision.addProperty("intermediate_size", s.visionMlp());
+        vision.addProperty("num_attention_heads", s.visionHeads());
+        vision.addProperty("num_hidden_layers", s.visionLayers());
+        vision.addProperty("patch_size", s.patch());
         vision.addProperty("image_size", 224);
         JsonObject textTower = new JsonObject();
         textTower.addProperty("hidden_size", 8);
@@ -152,7 +347,7 @@ public class OtherModelShapesTest {
         textTower.addProperty("num_attention_heads", 2);
         textTower.addProperty("num_hidden_layers", 1);
         JsonObject o = new JsonObject();
-        o.add("architectures", array("CLIPModel"));
+        o.add("architectures", strings("CLIPModel"));
         o.addProperty("model_type", "clip");
         o.addProperty("projection_dim", 16);
         o.add("text_config", textTower);
@@ -160,62 +355,70 @@ public class OtherModelShapesTest {
         return o;
     }
 
-    private static JsonObject unetConfig() {
+    private static JsonObject unetConfig(Shapes s) {
+        int n = s.unetChannels().length;
+        List<String> down = new java.util.ArrayList<>(Collections.nCopies(n - 1, "CrossAttnDownBlock2D"));
+        down.add("DownBlock2D");
+        List<String> up = new java.util.ArrayList<>(List.of("UpBlock2D"));
+        up.addAll(Collections.nCopies(n - 1, "CrossAttnUpBlock2D"));
         JsonObject o = new JsonObject();
         o.addProperty("_class_name", "UNet2DConditionModel");
         o.addProperty("act_fn", "silu");
-        o.add("attention_head_dim", ints(2, 4, 4, 8));
-        o.add("block_out_channels", ints(24, 48, 48, 72));
-        o.addProperty("cross_attention_dim", TEXT_HIDDEN);
-        o.add("down_block_types", array("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"));
-        o.add("up_block_types", array("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"));
-        o.addProperty("in_channels", LATENT_CHANNELS);
-        o.addProperty("out_channels", LATENT_CHANNELS);
-        o.addProperty("layers_per_block", 1);
-        o.addProperty("norm_num_groups", 6);
+        o.add("attention_head_dim", s.unetHeads());
+        o.add("block_out_channels", ints(s.unetChannels()));
+        o.addProperty("cross_attention_dim", s.textHidden());
+        o.add("down_block_types", strings(down.toArray(String[]::new)));
+        o.add("up_block_types", strings(up.toArray(String[]::new)));
+        o.addProperty("in_channels", s.latentChannels());
+        o.addProperty("out_channels", s.latentChannels());
+        o.addProperty("layers_per_block", s.unetLayers());
+        o.addProperty("norm_num_groups", s.unetGroups());
+        o.addProperty("transformer_layers_per_block", s.transformerLayers());
+        o.addProperty("use_linear_projection", s.linearProjection());
         o.addProperty("sample_size", 8);
         return o;
     }
 
-    private static JsonObject vaeConfig() {
+    private static JsonObject vaeConfig(Shapes s) {
+        int n = s.vaeChannels().length;
         JsonObject o = new JsonObject();
         o.addProperty("_class_name", "AutoencoderKL");
         o.addProperty("act_fn", "silu");
-        o.add("block_out_channels", ints(8, 16, 16, 24));
-        o.add("down_block_types", array("DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"));
-        o.add("up_block_types", array("UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"));
+        o.add("block_out_channels", ints(s.vaeChannels()));
+        o.add("down_block_types", strings(Collections.nCopies(n, "DownEncoderBlock2D").toArray(String[]::new)));
+        o.add("up_block_types", strings(Collections.nCopies(n, "UpDecoderBlock2D").toArray(String[]::new)));
         o.addProperty("in_channels", 3);
         o.addProperty("out_channels", 3);
-        o.addProperty("latent_channels", LATENT_CHANNELS);
-        o.addProperty("layers_per_block", 1);
-        o.addProperty("norm_num_groups", 4);
+        o.addProperty("latent_channels", s.latentChannels());
+        o.addProperty("layers_per_block", s.vaeLayers());
+        o.addProperty("norm_num_groups", s.vaeGroups());
         return o;
     }
 
-    private static JsonObject alignerConfig() {
+    private static JsonObject alignerConfig(Shapes s) {
         JsonObject o = new JsonObject();
-        o.addProperty("query_dim", TEXT_HIDDEN);
-        o.addProperty("cross_attention_dim", VISION_HIDDEN);
-        o.addProperty("heads", ALIGNER_HEADS);
-        o.addProperty("dim_head", 8);
-        o.addProperty("num_scales", 6);
-        o.addProperty("text_context_len", 77);
+        o.addProperty("query_dim", s.textHidden());
+        o.addProperty("cross_attention_dim", s.visionHidden());
+        o.addProperty("heads", s.alignerHeads());
+        o.addProperty("dim_head", s.alignerDimHead());
+        o.addProperty("num_scales", s.scales());
+        o.addProperty("text_context_len", CONTEXT);
         return o;
     }
 
     /** The official aligner checkpoint's keys ({@code Aligner} without biases, one value/output pair per scale, final LayerNorm). */
-    private static Map<String, long[]> alignerShapes(int scales) {
-        long inner = ALIGNER_HEADS * 8;
-        Map<String, long[]> s = new LinkedHashMap<>();
-        s.put("aligner.to_q.weight", new long[] {inner, TEXT_HIDDEN});
-        s.put("aligner.to_k.weight", new long[] {inner, VISION_HIDDEN});
-        for (int i = 0; i < scales; i++) {
-            s.put("aligner.processor.to_v." + i + ".weight", new long[] {inner, VISION_HIDDEN});
-            s.put("aligner.processor.to_out." + i + ".weight", new long[] {TEXT_HIDDEN, inner});
+    private static Map<String, long[]> alignerShapes(Shapes s) {
+        long inner = (long) s.alignerHeads() * s.alignerDimHead();
+        Map<String, long[]> out = new LinkedHashMap<>();
+        out.put("aligner.to_q.weight", new long[] {inner, s.textHidden()});
+        out.put("aligner.to_k.weight", new long[] {inner, s.visionHidden()});
+        for (int i = 0; i < s.scales(); i++) {
+            out.put("aligner.processor.to_v." + i + ".weight", new long[] {inner, s.visionHidden()});
+            out.put("aligner.processor.to_out." + i + ".weight", new long[] {s.textHidden(), inner});
         }
-        s.put("norm.weight", new long[] {TEXT_HIDDEN});
-        s.put("norm.bias", new long[] {TEXT_HIDDEN});
-        return s;
+        out.put("norm.weight", new long[] {s.textHidden()});
+        out.put("norm.bias", new long[] {s.textHidden()});
+        return out;
     }
 
     private static JsonArray ints(int... values) {
@@ -226,7 +429,7 @@ public class OtherModelShapesTest {
         return a;
     }
 
-    private static JsonArray array(String... values) {
+    private static JsonArray strings(String... values) {
         JsonArray a = new JsonArray();
         for (String v : values) {
             a.add(v);
@@ -251,9 +454,6 @@ public class OtherModelShapesTest {
         }
     }
 
-    // ---------------------------------------------------------------------------------------------
-    // Inputs and checks
-
     /** A non-square RGB reference: a red rectangle on grey. */
     private static ArrayImg<ARGBType, IntArray> reference(int w, int h) {
         ArrayImg<ARGBType, IntArray> img = ArrayImgs.argbs(w, h);
@@ -276,123 +476,5 @@ public class OtherModelShapesTest {
             }
         }
         return m;
-    }
-
-    private static GenerationRequest request(List<SubjectQuery> subjects, String scheduler, long seed) {
-        return new GenerationRequest(subjects, "a red block", "", 0.7, 7.5, 2, scheduler, WIDTH, HEIGHT, seed, null, 1);
-    }
-
-    /** One image of WIDTH × HEIGHT and finite latents [1, 4, HEIGHT/8, WIDTH/8]. */
-    private static void assertShapes(String what, GenerationResult r) {
-        assertEquals(1, r.images().size(), what);
-        RandomAccessibleInterval<ARGBType> image = r.images().get(0);
-        assertEquals(WIDTH, image.dimension(0), what + " image width");
-        assertEquals(HEIGHT, image.dimension(1), what + " image height");
-        Latents latents = r.latents().get(0);
-        assertArrayEquals(new long[] {1, LATENT_CHANNELS, HEIGHT / 8, WIDTH / 8}, latents.shape(), what + " latents shape");
-        assertEquals(LATENT_CHANNELS * (HEIGHT / 8) * (WIDTH / 8), latents.data().length, what + " latents size");
-        for (float v : latents.data()) {
-            assertTrue(Float.isFinite(v), what + ": non-finite latent " + v);
-        }
-    }
-
-    private static void assertMapShape(String what, AttentionMaps maps) {
-        assertEquals(ALIGNER_HEADS, maps.heads(), what + " heads");
-        assertEquals(77, maps.contextLength(), what + " context length");
-        assertEquals(GRID, maps.gridWidth(), what + " grid width");
-        assertEquals(GRID, maps.gridHeight(), what + " grid height");
-        assertEquals((long) ALIGNER_HEADS * 77 * (1 + GRID * GRID), maps.probabilities().length, what + " probabilities");
-        for (int h = 0; h < ALIGNER_HEADS; h++) {
-            double sum = 0;
-            int row = (h * 77 + 1) * (1 + GRID * GRID);
-            for (int i = 0; i < 1 + GRID * GRID; i++) {
-                sum += maps.probabilities()[row + i];
-            }
-            assertEquals(1.0, sum, 1e-4, what + ": softmax row of head " + h + " sums to " + sum);
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Tests
-
-    @Test
-    void textQueryRunsWithEverySchedulerAtANonPowerOfTwoSize() {
-        SubjectQuery q = SubjectQuery.text(reference(80, 56), "red block");
-        for (String scheduler : List.of("unipc", "euler-a", "dpmpp-2m")) {
-            GenerationResult r = pipeline.generate(request(List.of(q), scheduler, 11), ProgressListener.NONE);
-            assertShapes("text query, " + scheduler, r);
-            assertEquals(1, r.attention().size());
-            assertMapShape("text query, " + scheduler, r.attention().get(0));
-        }
-    }
-
-    @Test
-    void maskQueryOnAPaddedNonSquareReference() {
-        SubjectQuery q = SubjectQuery.mask(reference(80, 56), "red block", mask(80, 56), 1.0)
-                .withFraming(ReferenceFraming.PAD_TO_SQUARE, null);
-        GenerationResult r = pipeline.generate(request(List.of(q), "ddim", 12), ProgressListener.NONE);
-        assertShapes("mask query", r);
-        assertMapShape("mask query", r.attention().get(0));
-    }
-
-    @Test
-    void twoSubjects() {
-        List<SubjectQuery> qs = List.of(
-                SubjectQuery.text(reference(80, 56), "red block").withWeight(0.8),
-                SubjectQuery.text(reference(48, 64), "grey background").withWeight(0.6));
-        GenerationResult r = pipeline.generate(request(qs, "pndm", 13), ProgressListener.NONE);
-        assertShapes("two subjects", r);
-        assertEquals(2, r.attention().size());
-        r.attention().forEach(m -> assertMapShape("two subjects", m));
-    }
-
-    @Test
-    void plainStableDiffusionWithoutSubject() {
-        GenerationResult r = pipeline.generate(request(List.of(), "euler", 14), ProgressListener.NONE);
-        assertShapes("plain SD", r);
-        assertTrue(r.attention().isEmpty());
-    }
-
-    @Test
-    void sameSeedGivesIdenticalLatentsAndAnotherSeedDoesNot() {
-        SubjectQuery q = SubjectQuery.text(reference(80, 56), "red block");
-        float[] a = pipeline.generate(request(List.of(q), "unipc", 21), ProgressListener.NONE).latents().get(0).data();
-        float[] b = pipeline.generate(request(List.of(q), "unipc", 21), ProgressListener.NONE).latents().get(0).data();
-        float[] c = pipeline.generate(request(List.of(q), "unipc", 22), ProgressListener.NONE).latents().get(0).data();
-        assertArrayEquals(a, b);
-        assertFalse(java.util.Arrays.equals(a, c));
-    }
-
-    @Test
-    void attentionMapsAreOnTheEncodersPatchGridWithTheAlignersHeads() {
-        AttentionMaps maps = pipeline.attention(SubjectQuery.text(reference(80, 56), "red block"), ProgressListener.NONE);
-        assertEquals(List.of("red", "block"), maps.tokens());
-        assertMapShape("attention", maps);
-        assertEquals(GRID * GRID, maps.tokenMap(-1).length);
-    }
-
-    @Test
-    void aUNetConfigThatNoLongerFitsItsWeightsIsRefusedNamingTheFile() throws IOException {
-        Path copy = temp.resolve("changed-unet");
-        copyTree(models, copy);
-        Path config = copy.resolve("sd/unet/config.json");
-        JsonObject o = GSON.fromJson(Files.readString(config), JsonObject.class);
-        o.addProperty("layers_per_block", 2);
-        writeJson(config, o);
-        WeightFileException e = assertThrows(WeightFileException.class,
-                () -> SsrPipeline.open(copy, EngineRuntime.DeviceChoice.CPU, 0).close());
-        assertTrue(e.getMessage().contains("diffusion_pytorch_model.safetensors"), e.getMessage());
-    }
-
-    @Test
-    void anAlignerHeadSplitThatDoesNotFitItsWeightsIsRefusedNamingTheFile() throws IOException {
-        Path copy = temp.resolve("changed-aligner");
-        copyTree(models, copy);
-        JsonObject o = alignerConfig();
-        o.addProperty("heads", 4);
-        writeJson(copy.resolve("ssr/config.json"), o);
-        WeightFileException e = assertThrows(WeightFileException.class,
-                () -> SsrPipeline.open(copy, EngineRuntime.DeviceChoice.CPU, 0).close());
-        assertTrue(e.getMessage().contains("pytorch_model.bin"), e.getMessage());
     }
 }
