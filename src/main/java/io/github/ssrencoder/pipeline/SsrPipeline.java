@@ -119,6 +119,11 @@ public final class SsrPipeline implements SubjectGenerator {
                     + aligner.queryDim() + " and image width " + aligner.imageDim() + ", but the text encoder gives "
                     + textWidth + " and the image encoder " + vision.hiddenSize());
         }
+        if (aligner.numScales() != vision.ssrScales()) {
+            throw io.github.ssrencoder.io.WeightFileException.of(folder.ssrAligner(), "the aligner pools " + aligner.numScales()
+                    + " vision scales (aligner.processor.to_v.*), but the image encoder's " + vision.config().numHiddenLayers()
+                    + " layers give " + vision.ssrScales() + " (hidden states 4, 8, …)");
+        }
     }
 
     /** The device the networks run on. */

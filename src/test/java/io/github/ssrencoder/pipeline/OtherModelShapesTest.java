@@ -266,6 +266,21 @@ public class OtherModelShapesTest {
         }
 
         @Test
+        void anAlignerForAnotherNumberOfVisionScalesIsRefusedNamingTheFile() throws IOException {
+            Path copy = temp.resolve("other-scales");
+            copyTree(models, copy);
+            Shapes deeper = new Shapes(shapes.textHidden(), shapes.textLayers(), shapes.textHeads(), shapes.textMlp(),
+                    shapes.textAct(), shapes.visionHidden(), shapes.visionLayers() + 4, shapes.visionHeads(), shapes.visionMlp(),
+                    shapes.patch(), shapes.unetChannels(), shapes.unetHeads(), shapes.unetLayers(), shapes.unetGroups(),
+                    shapes.transformerLayers(), shapes.linearProjection(), shapes.vaeChannels(), shapes.vaeLayers(),
+                    shapes.vaeGroups(), shapes.latentChannels(), shapes.alignerHeads(), shapes.alignerDimHead());
+            RandomWeights.writeTorch(copy.resolve("ssr/pytorch_model.bin"), alignerShapes(deeper), 7);
+            WeightFileException e = assertThrows(WeightFileException.class,
+                    () -> SsrPipeline.open(copy, EngineRuntime.DeviceChoice.CPU, 0).close());
+            assertTrue(e.getMessage().contains("pytorch_model.bin") && e.getMessage().contains("vision scales"), e.getMessage());
+        }
+
+        @Test
         void anAlignerHeadSplitThatDoesNotFitItsWeightsIsRefusedNamingTheFile() throws IOException {
             Path copy = temp.resolve("changed-aligner");
             copyTree(models, copy);
