@@ -75,7 +75,18 @@ public final class AutoencoderKL extends Module {
         return config.scalingFactor();
     }
 
-    /** Decodes latents already divided by {@link #scalingFactor()}: [B, latent, h, w] → image [B, out, 8h, 8w] in ≈[−1, 1]. */
+    /**
+     * How many image pixels one latent spans per side: 2 to the number of up-sampling blocks, i.e.
+     * {@code 2 ** (len(block_out_channels) - 1)} (diffusers' {@code vae_scale_factor}; 8 for Stable Diffusion).
+     */
+    public int spatialScaleFactor() {
+        return 1 << (config.blockOutChannels().size() - 1);
+    }
+
+    /**
+     * Decodes latents already divided by {@link #scalingFactor()}: [B, latent, h, w] → image [B, out, f·h, f·w]
+     * in ≈[−1, 1], f = {@link #spatialScaleFactor()}.
+     */
     public NDArray decode(NDArray z) {
         return decode(z, null);
     }

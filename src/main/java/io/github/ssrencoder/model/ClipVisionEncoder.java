@@ -133,6 +133,11 @@ public final class ClipVisionEncoder extends Module {
                 visionModel.preLayrnorm.forward(visionModel.embeddings.forward(pixelValues)), false, true));
     }
 
+    /** How many hidden states {@link #ssrImageEmbeds} joins: layers 4, 8, … up to the depth. */
+    public int ssrScales() {
+        return config.numHiddenLayers() / 4;
+    }
+
     /**
      * Python's {@code torch.cat(hidden_states[4::4], dim=1)}: hidden states 4, 8, 12, … (as many as exist)
      * joined on the token axis — the aligner's multi-scale input. With 24 layers that is 6 × T tokens.

@@ -17,7 +17,8 @@ import java.util.Objects;
  * @param width          output width in pixels, a positive multiple of 8
  * @param height         output height in pixels, a positive multiple of 8
  * @param seed           seed of the initial noise (as a CPU {@code torch.Generator}), or {@code null} with initLatents
- * @param initLatents    explicit initial noise before scaling by the scheduler's init sigma, or {@code null}
+ * @param initLatents    explicit initial noise before scaling by the scheduler's init sigma, or {@code null}; its
+ *                       shape [1, C, H/f, W/f] depends on the models and is checked by the pipeline
  * @param numImages      images to generate, 1…64 (their initial noise is one draw of shape [numImages, C, h, w], as diffusers draws it)
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
@@ -46,10 +47,10 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
             throw new IllegalArgumentException("number of images must be between 1 and 64, got " + numImages);
         }
         if (initLatents != null) {
+            // Channels and latent size depend on the models (UNet input, VAE scale factor): the pipeline checks them.
             long[] s = initLatents.shape();
-            if (s.length != 4 || s[0] != 1 || s[2] != height / 8 || s[3] != width / 8) {
-                throw new IllegalArgumentException("initial latents must have shape [1, C, " + height / 8 + ", " + width / 8
-                        + "] for a " + width + "×" + height + " image, got " + java.util.Arrays.toString(s));
+            if (s.length != 4 || s[0] != 1) {
+                throw new IllegalArgumentException("initial latents must have shape [1, C, h, w], got " + java.util.Arrays.toString(s));
             }
             if (numImages != 1) {
                 throw new IllegalArgumentException("explicit initial latents generate exactly one image");

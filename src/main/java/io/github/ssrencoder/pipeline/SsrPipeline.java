@@ -22,6 +22,7 @@ import io.github.ssrencoder.schedule.Schedulers;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -118,6 +119,11 @@ public final class SsrPipeline implements SubjectGenerator {
                     + aligner.queryDim() + " and image width " + aligner.imageDim() + ", but the text encoder gives "
                     + textWidth + " and the image encoder " + vision.hiddenSize());
         }
+        if (aligner.numScales() != vision.ssrScales()) {
+            throw io.github.ssrencoder.io.WeightFileException.of(folder.ssrAligner(), "the aligner pools " + aligner.numScales()
+                    + " vision scales (aligner.processor.to_v.*), but the image encoder's " + vision.config().numHiddenLayers()
+                    + " layers give " + vision.ssrScales() + " (hidden states 4, 8, …)");
+        }
     }
 
     /** The device the networks run on. */
@@ -152,6 +158,7 @@ public final class SsrPipeline implements SubjectGenerator {
     }
 
     private GenerationResult generateIn(NDManager run, GenerationRequest request, ProgressListener progress) {
+        long[] latentShape = latentShape(request);
         Scheduler scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
         try {
             long seed = request.seed() != null ? request.seed() : new SecureRandom().nextLong() & Long.MAX_VALUE;
@@ -178,12 +185,9 @@ public final class SsrPipeline implements SubjectGenerator {
             boolean guided = request.guidance() > 1.0;
             NDArray context = guided ? NDArrays.concat(new NDList(negativeEmbeds, promptEmbeds), 0) : promptEmbeds;
 
-            int latentH = request.height() / 8;
-            int latentW = request.width() / 8;
-            long channels = unet.config().inChannels();
             NDArray allNoise = request.initLatents() != null
                     ? run.create(request.initLatents().data(), new Shape(request.initLatents().shape()))
-                    : generator.randn(new Shape(request.numImages(), channels, latentH, latentW), run);
+                    : generator.randn(new Shape(request.numImages(), latentShape[1], latentShape[2], latentShape[3]), run);
             List<net.imglib2.RandomAccessibleInterval<net.imglib2.type.numeric.ARGBType>> images = new ArrayList<>();
             List<Latents> finals = new ArrayList<>();
             for (int k = 0; k < request.numImages(); k++) {
@@ -209,6 +213,26 @@ public final class SsrPipeline implements SubjectGenerator {
         } finally {
             scheduler.close();
         }
+    }
+
+    /**
+     * The latent shape [1, C, H/f, W/f] of one image of {@code request} for these models (C the UNet's input
+     * channels, f the VAE's {@link AutoencoderKL#spatialScaleFactor()}, as diffusers' {@code prepare_latents});
+     * explicit initial latents must have it.
+     */
+    private long[] latentShape(GenerationRequest request) {
+        int f = vae.spatialScaleFactor();
+        long[] shape = {1, unet.config().inChannels(), request.height() / f, request.width() / f};
+        if (shape[2] < 1 || shape[3] < 1) {
+            throw new IllegalArgumentException("a " + request.width() + "×" + request.height() + " image is smaller than one latent ("
+                    + f + "×" + f + " pixels with these models)");
+        }
+        if (request.initLatents() != null && !Arrays.equals(request.initLatents().shape(), shape)) {
+            throw new IllegalArgumentException("initial latents must have shape " + Arrays.toString(shape) + " for a "
+                    + request.width() + "×" + request.height() + " image with these models, got "
+                    + Arrays.toString(request.initLatents().shape()));
+        }
+        return shape;
     }
 
     private NDArray denoise(NDManager run, Scheduler scheduler, NDArray noise, NDArray context, GenerationRequest request,

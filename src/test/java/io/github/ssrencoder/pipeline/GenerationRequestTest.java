@@ -38,11 +38,12 @@ class GenerationRequestTest {
     }
 
     @Test
-    void initialLatentsMustFitTheImageSize() {
-        Latents wrong = new Latents(new long[] {1, 4, 8, 8}, new float[256]);
-        rejected("initial latents must have shape [1, C, 16, 8]", () -> new GenerationRequest(List.of(), "p", "", 1, 7.5, 1,
-                "ddim", 64, 128, null, wrong, 1));
-        rejected("exactly one image", () -> new GenerationRequest(List.of(), "p", "", 1, 7.5, 1, "ddim", 64, 64, null, wrong, 2));
+    void initialLatentsMustBeOneImageOfChannelPlanes() {
+        Latents wrong = new Latents(new long[] {2, 4, 8, 8}, new float[512]);
+        rejected("initial latents must have shape [1, C, h, w]", () -> new GenerationRequest(List.of(), "p", "", 1, 7.5, 1,
+                "ddim", 64, 64, null, wrong, 1));
+        Latents one = new Latents(new long[] {1, 4, 8, 8}, new float[256]);
+        rejected("exactly one image", () -> new GenerationRequest(List.of(), "p", "", 1, 7.5, 1, "ddim", 64, 64, null, one, 2));
     }
 
     @Test
