@@ -19,11 +19,13 @@ import ai.djl.ndarray.index.NDIndex;
 public final class Attention extends Module {
 
     /**
-     * Default bound on the score elements computed at once (1 Mi floats = 4 MiB). Pieces this small stay
-     * below the C allocator's mmap threshold and are reused instead of being page-faulted in afresh, which
-     * measured 2–3× faster on CPU than 64 MiB pieces for SD1.5's 4096-token self-attention.
+     * Default bound on the score elements computed at once (4 Mi floats = 16 MiB). Pieces stay below glibc's
+     * 32 MiB mmap ceiling, so their memory is reused instead of being page-faulted in afresh (64 MiB pieces and
+     * unsliced scores measured 1.5–2× slower on CPU), while being large enough that SD1.5's 4096-token
+     * self-attention runs as 64 pieces per layer rather than 256 of 4 MiB: every piece is several thread-pool
+     * dispatches, which cost most when other processes compete for the cores.
      */
-    public static final long DEFAULT_MAX_SCORE_ELEMENTS = 1L << 20;
+    public static final long DEFAULT_MAX_SCORE_ELEMENTS = 1L << 22;
 
     private final Linear toQ;
     private final Linear toK;
@@ -126,7 +128,8 @@ public final class Attention extends Module {
      * @param context [B, S, crossAttentionDim] or {@code null} for self-attention
      */
     public NDArray forward(NDArray x, NDArray context) {
-        return Scoped.compute(() -> {
+        String part = context == null ? "self-attention" : "cross-attention";
+        return PassTimings.time(part + " projections", () -> Scoped.compute(() -> {
             boolean spatial = x.getShape().dimension() == 4;
             long[] inShape = x.getShape().getShape();
             NDArray h = x;
@@ -150,11 +153,17 @@ public final class Attention extends Module {
                 }
                 NDArray text = ctx.get(new NDIndex(":, :{}, :", textContextLength));
                 NDArray subject = ctx.get(new NDIndex(":, {}:, :", textContextLength));
-                NDArray a = attend(q, toHeads(toK.forward(text)), toHeads(toV.forward(text)), "text");
-                NDArray b = attend(q, toHeads(extraK.forward(subject)), toHeads(extraV.forward(subject)), "subject");
+                NDArray kt = toHeads(toK.forward(text));
+                NDArray vt = toHeads(toV.forward(text));
+                NDArray a = PassTimings.time(part + " core", () -> attend(q, kt, vt, "text"));
+                NDArray ks = toHeads(extraK.forward(subject));
+                NDArray vs = toHeads(extraV.forward(subject));
+                NDArray b = PassTimings.time(part + " core", () -> attend(q, ks, vs, "subject"));
                 out = a.addi(b.muli(extraScale));
             } else {
-                out = attend(q, toHeads(toK.forward(ctx)), toHeads(toV.forward(ctx)), "text");
+                NDArray k = toHeads(toK.forward(ctx));
+                NDArray v = toHeads(toV.forward(ctx));
+                out = PassTimings.time(part + " core", () -> attend(q, k, v, "text"));
             }
             NDArray y = toOut.forward(fromHeads(out));
             if (spatial) {
@@ -164,7 +173,7 @@ public final class Attention extends Module {
                 y = y.addi(x);
             }
             return y;
-        });
+        }));
     }
 
     /** [B, L, heads·d] → [B·heads, L, d], row b·heads + h. */
