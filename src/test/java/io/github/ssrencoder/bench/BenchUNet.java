@@ -7,6 +7,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.model.UNetConfig;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.nn.GroupNorm;
 import io.github.ssrencoder.nn.Parameter;
 import io.github.ssrencoder.nn.PassTimings;
 import com.google.gson.JsonObject;
@@ -99,7 +100,57 @@ public final class BenchUNet {
             }
             System.out.printf(Locale.ROOT, "peak RSS %.2f GiB (weights alone %.2f GiB)%n", procStatusGiB("VmHWM"), count * 4.0 / (1L << 30));
             report(runs);
+            compareGroupNorm(io, unet.config().normNumGroups(), Math.max(passes, 5));
         }
+    }
+
+    /**
+     * Times {@link GroupNorm} against the same normalisation composed from reductions (mean, centring, variance,
+     * division) on the UNet's largest activation shapes, interleaved in this process.
+     */
+    private static void compareGroupNorm(NDManager manager, int groups, int reps) {
+        System.out.println();
+        System.out.println("== GroupNorm: fused layer norm vs composed reductions (median ms, ratio, max abs difference)");
+        for (long[] shape : new long[][] {{2, 320, 64, 64}, {2, 960, 64, 64}, {2, 640, 32, 32}, {2, 2560, 16, 16}}) {
+            try (NDManager m = manager.newSubManager()) {
+                long c = shape[1];
+                GroupNorm norm = new GroupNorm(groups, c, 1e-5f);
+                norm.namedParameters().get("weight").set(m.randomUniform(0.9f, 1.1f, new Shape(c)));
+                norm.namedParameters().get("bias").set(m.randomUniform(-0.1f, 0.1f, new Shape(c)));
+                NDArray x = m.randomNormal(new Shape(shape));
+                List<Long> fused = new ArrayList<>();
+                List<Long> composed = new ArrayList<>();
+                float diff = 0;
+                for (int r = 0; r < reps; r++) {
+                    long t0 = System.nanoTime();
+                    NDArray a = norm.forward(x);
+                    long t1 = System.nanoTime();
+                    NDArray b = composedGroupNorm(x, groups, norm);
+                    long t2 = System.nanoTime();
+                    fused.add(t1 - t0);
+                    composed.add(t2 - t1);
+                    diff = Math.max(diff, a.sub(b).abs().max().getFloat());
+                }
+                Collections.sort(fused);
+                Collections.sort(composed);
+                double f = fused.get(reps / 2) / 1e6;
+                double k = composed.get(reps / 2) / 1e6;
+                System.out.printf(Locale.ROOT, "  %-22s fused %7.2f ms  composed %7.2f ms  ×%.2f faster  max |Δ| %.2e%n",
+                        new Shape(shape), f, k, k / f, diff);
+            }
+        }
+    }
+
+    private static NDArray composedGroupNorm(NDArray x, int groups, GroupNorm norm) {
+        long[] shape = x.getShape().getShape();
+        NDArray grouped = x.reshape(shape[0], groups, -1);
+        NDArray mean = grouped.mean(new int[] {2}, true);
+        NDArray centered = grouped.sub(mean);
+        NDArray var = centered.square().mean(new int[] {2}, true);
+        NDArray normed = centered.divi(var.addi(1e-5f).sqrt()).reshape(shape);
+        Shape affine = new Shape(1, shape[1], 1, 1);
+        return normed.muli(norm.namedParameters().get("weight").get().reshape(affine))
+                .addi(norm.namedParameters().get("bias").get().reshape(affine));
     }
 
     private static List<Long> longs(String csv) {
