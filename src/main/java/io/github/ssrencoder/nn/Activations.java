@@ -10,7 +10,7 @@ public final class Activations {
 
     /** {@code x·sigmoid(x)} (SiLU / swish). */
     public static NDArray silu(NDArray x) {
-        return Scoped.compute(() -> x.mul(ai.djl.nn.Activation.sigmoid(x)));
+        return PassTimings.time("silu", () -> Scoped.compute(() -> ai.djl.nn.Activation.sigmoid(x).muli(x)));
     }
 
     /** GELU, exact erf form (torch's default). */

@@ -126,7 +126,8 @@ public final class Attention extends Module {
      * @param context [B, S, crossAttentionDim] or {@code null} for self-attention
      */
     public NDArray forward(NDArray x, NDArray context) {
-        return Scoped.compute(() -> {
+        String part = context == null ? "self-attention" : "cross-attention";
+        return PassTimings.time(part + " projections", () -> Scoped.compute(() -> {
             boolean spatial = x.getShape().dimension() == 4;
             long[] inShape = x.getShape().getShape();
             NDArray h = x;
@@ -150,11 +151,17 @@ public final class Attention extends Module {
                 }
                 NDArray text = ctx.get(new NDIndex(":, :{}, :", textContextLength));
                 NDArray subject = ctx.get(new NDIndex(":, {}:, :", textContextLength));
-                NDArray a = attend(q, toHeads(toK.forward(text)), toHeads(toV.forward(text)), "text");
-                NDArray b = attend(q, toHeads(extraK.forward(subject)), toHeads(extraV.forward(subject)), "subject");
+                NDArray kt = toHeads(toK.forward(text));
+                NDArray vt = toHeads(toV.forward(text));
+                NDArray a = PassTimings.time(part + " core", () -> attend(q, kt, vt, "text"));
+                NDArray ks = toHeads(extraK.forward(subject));
+                NDArray vs = toHeads(extraV.forward(subject));
+                NDArray b = PassTimings.time(part + " core", () -> attend(q, ks, vs, "subject"));
                 out = a.addi(b.muli(extraScale));
             } else {
-                out = attend(q, toHeads(toK.forward(ctx)), toHeads(toV.forward(ctx)), "text");
+                NDArray k = toHeads(toK.forward(ctx));
+                NDArray v = toHeads(toV.forward(ctx));
+                out = PassTimings.time(part + " core", () -> attend(q, k, v, "text"));
             }
             NDArray y = toOut.forward(fromHeads(out));
             if (spatial) {
@@ -164,7 +171,7 @@ public final class Attention extends Module {
                 y = y.addi(x);
             }
             return y;
-        });
+        }));
     }
 
     /** [B, L, heads·d] → [B·heads, L, d], row b·heads + h. */

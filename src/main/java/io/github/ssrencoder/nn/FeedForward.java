@@ -21,11 +21,11 @@ public final class FeedForward extends Module {
     }
 
     public NDArray forward(NDArray x) {
-        return Scoped.compute(() -> {
+        return PassTimings.time("feed-forward", () -> Scoped.compute(() -> {
             NDArray projected = proj.forward(x);
             NDList halves = projected.split(2, projected.getShape().dimension() - 1);
             return out.forward(halves.get(0).muli(Activations.gelu(halves.get(1))));
-        });
+        }));
     }
 
     /** The {@code GEGLU} container whose only parameter holder is {@code proj}. */

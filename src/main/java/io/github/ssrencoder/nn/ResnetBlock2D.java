@@ -32,7 +32,7 @@ public final class ResnetBlock2D extends Module {
 
     /** @param temb [B, temb] or {@code null} when this block has no time embedding */
     public NDArray forward(NDArray x, NDArray temb) {
-        return Scoped.compute(() -> {
+        return PassTimings.time("resnets", () -> Scoped.compute(() -> {
             NDArray h = conv1.forward(Activations.silu(norm1.forward(x)));
             if (timeEmbProj != null) {
                 NDArray t = timeEmbProj.forward(Activations.silu(temb));
@@ -42,6 +42,6 @@ public final class ResnetBlock2D extends Module {
             NDArray shortcut = convShortcut == null ? x : convShortcut.forward(x);
             NDArray sum = h.addi(shortcut);
             return outputScaleFactor == 1f ? sum : sum.divi(outputScaleFactor);
-        });
+        }));
     }
 }

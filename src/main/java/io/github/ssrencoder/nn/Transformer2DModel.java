@@ -34,7 +34,7 @@ public final class Transformer2DModel extends Module {
     }
 
     public NDArray forward(NDArray x, NDArray context) {
-        return Scoped.compute(() -> {
+        return PassTimings.time("transformer other (group norm, proj_in/out, layer norms, residuals)", () -> Scoped.compute(() -> {
             long[] s = x.getShape().getShape();
             long b = s[0];
             long hw = s[2] * s[3];
@@ -56,6 +56,6 @@ public final class Transformer2DModel extends Module {
                 out = ((Conv2d) projOut).forward(h.transpose(0, 2, 1).reshape(b, inner, s[2], s[3]));
             }
             return out.addi(x);
-        });
+        }));
     }
 }
