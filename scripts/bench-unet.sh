@@ -14,8 +14,8 @@ cd "$project_dir"
 cp_file="target/bench-classpath.txt"
 if [ ! -d target/test-classes/io/github/ssrencoder/bench ] || [ ! -f "$cp_file" ]; then
   echo "bench-unet: compiling (mvn -o test-compile) ..." >&2
-  mvn -B -q -o test-compile >&2
-  mvn -B -q -o dependency:build-classpath -Dmdep.outputFile="$cp_file" -Dmdep.includeScope=test >&2
+  mvn -B -q test-compile >&2
+  mvn -B -q dependency:build-classpath -Dmdep.outputFile="$cp_file" -Dmdep.includeScope=test >&2
 fi
 
 export DJL_CACHE_DIR="${DJL_CACHE_DIR:-$project_dir/target/djl-cache}"
