@@ -13,7 +13,7 @@ cd "$project_dir"
 
 cp_file="target/bench-classpath.txt"
 if [ ! -d target/test-classes/io/github/ssrencoder/bench ] || [ ! -f "$cp_file" ]; then
-  echo "bench-unet: compiling (mvn -o test-compile) ..." >&2
+  echo "bench-unet: compiling (mvn test-compile) ..." >&2
   mvn -B -q test-compile >&2
   mvn -B -q dependency:build-classpath -Dmdep.outputFile="$cp_file" -Dmdep.includeScope=test >&2
 fi
