@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.function.Function;
 
 /** Reading list-or-scalar values of diffusers configs, and refusing settings the models here do not implement. */
 final class ConfigValues {
@@ -41,41 +42,33 @@ final class ConfigValues {
         }
     }
 
-    /** A list of integers (required length not checked), or {@code fallback}. */
+    /** A non-empty list of integers (required length not checked), or {@code fallback}. */
     static List<Integer> ints(Path file, JsonObject o, String key, List<Integer> fallback) {
-        JsonElement e = o.get(key);
-        if (e == null || e.isJsonNull()) {
-            return fallback;
+        List<Integer> out = list(file, o, key, fallback, JsonElement::getAsInt, "integers");
+        if (out != null && out.isEmpty()) {
+            throw WeightFileException.of(file, "'" + key + "' must not be empty");
         }
-        try {
-            List<Integer> out = new ArrayList<>();
-            for (JsonElement x : e.getAsJsonArray()) {
-                out.add(x.getAsInt());
-            }
-            if (out.isEmpty()) {
-                throw WeightFileException.of(file, "'" + key + "' must not be empty");
-            }
-            return List.copyOf(out);
-        } catch (WeightFileException ex) {
-            throw ex;
-        } catch (RuntimeException ex) {
-            throw WeightFileException.of(file, "'" + key + "' must be a list of integers, got " + e);
-        }
+        return out;
     }
 
     static List<String> strings(Path file, JsonObject o, String key, List<String> fallback) {
+        return list(file, o, key, fallback, JsonElement::getAsString, "strings");
+    }
+
+    private static <T> List<T> list(Path file, JsonObject o, String key, List<T> fallback, Function<JsonElement, T> read,
+                                     String what) {
         JsonElement e = o.get(key);
         if (e == null || e.isJsonNull()) {
             return fallback;
         }
         try {
-            List<String> out = new ArrayList<>();
+            List<T> out = new ArrayList<>();
             for (JsonElement x : e.getAsJsonArray()) {
-                out.add(x.getAsString());
+                out.add(read.apply(x));
             }
             return List.copyOf(out);
         } catch (RuntimeException ex) {
-            throw WeightFileException.of(file, "'" + key + "' must be a list of strings, got " + e);
+            throw WeightFileException.of(file, "'" + key + "' must be a list of " + what + ", got " + e);
         }
     }
 

@@ -13,6 +13,7 @@ import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.testing.SafetensorsWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
+import io.github.ssrencoder.testing.FileErrors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,22 +25,13 @@ class SafetensorsFileTest {
     private static final long[] TWO = {2};
 
     private static WeightFileException openFails(Path file) {
-        WeightFileException e = assertThrows(WeightFileException.class, () -> SafetensorsFile.open(file).close());
-        assertTrue(e.getMessage().startsWith(file.toString() + ": "), e.getMessage());
-        assertEquals(1, e.getMessage().lines().count(), "one-line message: " + e.getMessage());
-        return e;
-    }
-
-    private static void assertMentions(WeightFileException e, String... parts) {
-        for (String p : parts) {
-            assertTrue(e.getMessage().contains(p), "'" + e.getMessage() + "' should mention '" + p + "'");
-        }
+        return FileErrors.assertFileError(file, () -> SafetensorsFile.open(file).close());
     }
 
     @Test
     void missingFileIsNamed() {
         Path file = dir.resolve("absent.safetensors");
-        assertMentions(openFails(file), "file not found");
+        FileErrors.assertMentions(openFails(file), "file not found");
     }
 
     @Test
@@ -49,27 +41,27 @@ class SafetensorsFileTest {
         assertEquals(folder + ": folder not found", e.getMessage());
         Path empty = dir;
         e = assertThrows(WeightFileException.class, () -> WeightFiles.find(empty, "diffusion_pytorch_model"));
-        assertMentions(e, empty.toString(), "no weight file found", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin");
+        FileErrors.assertMentions(e, empty.toString(), "no weight file found", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin");
     }
 
     @Test
     void truncatedDataIsRefused() {
         byte[] full = new SafetensorsWriter().addF32("a", new long[] {4}, 1, 2, 3, 4).toBytes();
         Path file = SafetensorsWriter.write(dir.resolve("cut.safetensors"), Arrays.copyOf(full, full.length - 3));
-        assertMentions(openFails(file), "truncated", "'a'", "ends at byte 16", "holds only 13 bytes");
+        FileErrors.assertMentions(openFails(file), "truncated", "'a'", "ends at byte 16", "holds only 13 bytes");
     }
 
     @Test
     void headerLengthLargerThanFileIsRefused() {
         byte[] full = new SafetensorsWriter().addF32("a", TWO, 1, 2).toBytes();
         Path file = SafetensorsWriter.write(dir.resolve("short.safetensors"), Arrays.copyOf(full, 20));
-        assertMentions(openFails(file), "header length", "larger than the 12 bytes");
+        FileErrors.assertMentions(openFails(file), "header length", "larger than the 12 bytes");
     }
 
     @Test
     void tinyFileIsRefused() {
         Path file = SafetensorsWriter.write(dir.resolve("tiny.safetensors"), new byte[] {1, 2, 3});
-        assertMentions(openFails(file), "not a safetensors file", "3 bytes");
+        FileErrors.assertMentions(openFails(file), "not a safetensors file", "3 bytes");
     }
 
     @Test
@@ -77,18 +69,18 @@ class SafetensorsFileTest {
         byte[] bytes = new byte[64];
         Arrays.fill(bytes, 0, 8, (byte) 0x7f);
         Path file = SafetensorsWriter.write(dir.resolve("garbage.safetensors"), bytes);
-        assertMentions(openFails(file), "not a safetensors file", "header length");
+        FileErrors.assertMentions(openFails(file), "not a safetensors file", "header length");
     }
 
     @Test
     void offsetsOutOfRangeAreRefused() {
         String header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
         Path file = SafetensorsWriter.write(dir.resolve("range.safetensors"), SafetensorsWriter.assemble(header, new byte[8]));
-        assertMentions(openFails(file), "'a'", "ends at byte 16", "holds only 8 bytes");
+        FileErrors.assertMentions(openFails(file), "'a'", "ends at byte 16", "holds only 8 bytes");
 
         header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}";
         file = SafetensorsWriter.write(dir.resolve("reversed.safetensors"), SafetensorsWriter.assemble(header, new byte[8]));
-        assertMentions(openFails(file), "'a'", "invalid data_offsets [8, 4]");
+        FileErrors.assertMentions(openFails(file), "'a'", "invalid data_offsets [8, 4]");
     }
 
     @Test
@@ -96,33 +88,33 @@ class SafetensorsFileTest {
         String header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                 + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
         Path file = SafetensorsWriter.write(dir.resolve("overlap.safetensors"), SafetensorsWriter.assemble(header, new byte[12]));
-        assertMentions(openFails(file), "'a' and 'b' overlap");
+        FileErrors.assertMentions(openFails(file), "'a' and 'b' overlap");
     }
 
     @Test
     void byteCountDisagreeingWithShapeIsRefused() {
         String header = "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,24]}}";
         Path file = SafetensorsWriter.write(dir.resolve("count.safetensors"), SafetensorsWriter.assemble(header, new byte[24]));
-        assertMentions(openFails(file), "'w' is 24 bytes", "F16 [2, 3] needs 12");
+        FileErrors.assertMentions(openFails(file), "'w' is 24 bytes", "F16 [2, 3] needs 12");
     }
 
     @Test
     void unknownDtypeIsRefused() {
         String header = "{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}";
         Path file = SafetensorsWriter.write(dir.resolve("fp8.safetensors"), SafetensorsWriter.assemble(header, new byte[2]));
-        assertMentions(openFails(file), "'w' has unknown dtype 'F8_E4M3'", "supported:");
+        FileErrors.assertMentions(openFails(file), "'w' has unknown dtype 'F8_E4M3'", "supported:");
     }
 
     @Test
     void malformedJsonHeaderIsRefused() {
         Path file = SafetensorsWriter.write(dir.resolve("json.safetensors"), SafetensorsWriter.assemble("{\"a\": [1, 2", new byte[4]));
-        assertMentions(openFails(file), "header is not valid JSON");
+        FileErrors.assertMentions(openFails(file), "header is not valid JSON");
 
         file = SafetensorsWriter.write(dir.resolve("array.safetensors"), SafetensorsWriter.assemble("[1, 2]", new byte[0]));
-        assertMentions(openFails(file), "header is not a JSON object");
+        FileErrors.assertMentions(openFails(file), "header is not a JSON object");
 
         file = SafetensorsWriter.write(dir.resolve("fields.safetensors"), SafetensorsWriter.assemble("{\"a\":{\"dtype\":\"F32\"}}", new byte[0]));
-        assertMentions(openFails(file), "'a' needs dtype, shape and data_offsets");
+        FileErrors.assertMentions(openFails(file), "'a' needs dtype, shape and data_offsets");
     }
 
     @Test

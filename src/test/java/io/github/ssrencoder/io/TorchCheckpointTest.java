@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
+import io.github.ssrencoder.testing.FileErrors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,16 +29,7 @@ class TorchCheckpointTest {
     Path dir;
 
     private static WeightFileException openFails(Path file) {
-        WeightFileException e = assertThrows(WeightFileException.class, () -> WeightFiles.open(file).close());
-        assertTrue(e.getMessage().startsWith(file.toString() + ": "), e.getMessage());
-        assertEquals(1, e.getMessage().lines().count(), "one-line message: " + e.getMessage());
-        return e;
-    }
-
-    private static void assertMentions(WeightFileException e, String... parts) {
-        for (String p : parts) {
-            assertTrue(e.getMessage().contains(p), "'" + e.getMessage() + "' should mention '" + p + "'");
-        }
+        return FileErrors.assertFileError(file, () -> WeightFiles.open(file).close());
     }
 
     /** A pickle that would run {@code module.name(argument)} if a general unpickler loaded it. */
@@ -49,7 +41,7 @@ class TorchCheckpointTest {
     void osSystemGlobalIsRefusedWithoutRunningIt() {
         Path marker = dir.resolve("executed");
         Path file = TorchZipWriter.writeZip(dir.resolve("evil.bin"), callPickle("os", "system", "touch " + marker), Map.of());
-        assertMentions(openFails(file), "refusing global 'os.system'");
+        FileErrors.assertMentions(openFails(file), "refusing global 'os.system'");
         assertFalse(Files.exists(marker), "the pickled command must not run");
     }
 
@@ -58,7 +50,7 @@ class TorchCheckpointTest {
         Path marker = dir.resolve("executed");
         String code = "open('" + marker + "', 'w').close()";
         Path file = TorchZipWriter.writeZip(dir.resolve("eval.bin"), callPickle("builtins", "eval", code), Map.of());
-        assertMentions(openFails(file), "refusing global 'builtins.eval'");
+        FileErrors.assertMentions(openFails(file), "refusing global 'builtins.eval'");
         assertFalse(Files.exists(marker));
     }
 
@@ -68,14 +60,14 @@ class TorchCheckpointTest {
                 .string("w").global("subprocess", "check_output").string("id").op(0x85).op('R')
                 .op('u').op('.').bytes();
         Path file = TorchZipWriter.writeZip(dir.resolve("nested.bin"), pkl, Map.of());
-        assertMentions(openFails(file), "refusing global 'subprocess.check_output'");
+        FileErrors.assertMentions(openFails(file), "refusing global 'subprocess.check_output'");
     }
 
     @Test
     void nonTensorValueIsRefused() {
         byte[] pkl = new Pickle().proto2().op('}').op('(').string("epoch").integer(3).op('u').op('.').bytes();
         Path file = TorchZipWriter.writeZip(dir.resolve("dict.bin"), pkl, Map.of());
-        assertMentions(openFails(file), "not a state dict of tensors", "'epoch'");
+        FileErrors.assertMentions(openFails(file), "not a state dict of tensors", "'epoch'");
     }
 
     @Test
@@ -86,20 +78,20 @@ class TorchCheckpointTest {
             zip.write("hello".getBytes());
             zip.closeEntry();
         }
-        assertMentions(openFails(file), "not a PyTorch checkpoint", "no <name>/data.pkl");
+        FileErrors.assertMentions(openFails(file), "not a PyTorch checkpoint", "no <name>/data.pkl");
     }
 
     @Test
     void nonZipBinIsRefused() throws IOException {
         Path file = Files.writeString(dir.resolve("text.bin"), "this is not a checkpoint");
-        assertMentions(openFails(file), "not a PyTorch checkpoint: the file is not a zip archive");
+        FileErrors.assertMentions(openFails(file), "not a PyTorch checkpoint: the file is not a zip archive");
     }
 
     @Test
     void legacyPickleCheckpointIsRefusedWithAHint() throws IOException {
         byte[] legacy = new Pickle().proto2().op('J').op(0x0a).op(0x0c).op(0xf4).op(0x18).op('.').bytes();
         Path file = Files.write(dir.resolve("legacy.bin"), legacy);
-        assertMentions(openFails(file), "legacy (pre-1.6) torch.save format is not supported", "safetensors");
+        FileErrors.assertMentions(openFails(file), "legacy (pre-1.6) torch.save format is not supported", "safetensors");
     }
 
     @Test
@@ -108,7 +100,7 @@ class TorchCheckpointTest {
                 .floatStorage("0", 1, 2, 3)
                 .tensor("w", "0", "FloatStorage", 6, 0, new long[] {2, 3}, new long[] {3, 1});
         Path file = w.write(dir.resolve("short.bin"));
-        assertMentions(openFails(file), "'w' needs 24 bytes of storage data/0, which holds 12");
+        FileErrors.assertMentions(openFails(file), "'w' needs 24 bytes of storage data/0, which holds 12");
     }
 
     @Test
@@ -117,14 +109,14 @@ class TorchCheckpointTest {
                 .floatStorage("0", 1, 2, 3, 4)
                 .tensor("w", "0", "FloatStorage", 4, 2, new long[] {2, 2}, new long[] {2, 1});
         Path file = w.write(dir.resolve("past.bin"));
-        assertMentions(openFails(file), "'w' reaches past the end of its storage 0");
+        FileErrors.assertMentions(openFails(file), "'w' reaches past the end of its storage 0");
     }
 
     @Test
     void missingStorageIsRefused() {
         TorchZipWriter w = new TorchZipWriter().tensor("w", "7", "FloatStorage", 2, 0, new long[] {2}, new long[] {1});
         Path file = w.write(dir.resolve("nostorage.bin"));
-        assertMentions(openFails(file), "'w' refers to missing storage data/7");
+        FileErrors.assertMentions(openFails(file), "'w' refers to missing storage data/7");
     }
 
     @Test
@@ -169,6 +161,6 @@ class TorchCheckpointTest {
     @Test
     void safetensorsFileNamedBinIsStillNotReadAsSafetensors() {
         Path file = SafetensorsWriter.write(dir.resolve("model.bin"), new SafetensorsWriter().addF32("a", new long[] {1}, 1).toBytes());
-        assertMentions(openFails(file), "not a zip archive");
+        FileErrors.assertMentions(openFails(file), "not a zip archive");
     }
 }
