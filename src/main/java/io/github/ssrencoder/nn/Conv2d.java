@@ -1,25 +1,52 @@
 package io.github.ssrencoder.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 
 /** 2-D convolution over NCHW input; parameters {@code weight} [out, in, k, k] and optional {@code bias}. */
 public final class Conv2d extends Module {
 
+    /**
+     * The bundled libtorch's oneDNN convolution (AVX-512 kernels) reads uninitialised memory when the input
+     * has more than a few channels but not a multiple of 16 (e.g. 24 or 40; seen as sporadic NaN). Such inputs
+     * and their weights are zero-padded to the next multiple, which leaves the result unchanged. Every
+     * convolution of the real SD1.5 and CLIP models has 3, 4 or a multiple of 16 input channels.
+     */
+    static final int CHANNEL_BLOCK = 16;
+    private static final int SMALL_INPUT_CHANNELS = 4;
+
     private final Parameter weight;
     private final Parameter bias;
     private final Shape stride;
     private final Shape padding;
+    private final long channelPadding;
 
     public Conv2d(long in, long out, int kernel, int stride, int padding, boolean bias) {
         this.weight = param("weight", out, in, kernel, kernel);
         this.bias = bias ? param("bias", out) : null;
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
+        this.channelPadding = in > SMALL_INPUT_CHANNELS && in % CHANNEL_BLOCK != 0 ? CHANNEL_BLOCK - in % CHANNEL_BLOCK : 0;
     }
 
     public NDArray forward(NDArray x) {
-        return ai.djl.nn.convolutional.Conv2d.conv2d(x, weight.get(), bias == null ? null : bias.get(),
+        if (channelPadding == 0) {
+            return convolve(x, weight.get());
+        }
+        return Scoped.compute(() -> {
+            long[] s = x.getShape().getShape();
+            NDArray input = NDArrays.concat(new NDList(x, x.getManager().zeros(new Shape(s[0], channelPadding, s[2], s[3]))), 1);
+            long[] w = weight.shape();
+            NDArray zeros = x.getManager().zeros(new Shape(w[0], channelPadding, w[2], w[3]));
+            NDArray paddedWeight = NDArrays.concat(new NDList(weight.get(), zeros), 1);
+            return convolve(input, paddedWeight);
+        });
+    }
+
+    private NDArray convolve(NDArray x, NDArray w) {
+        return ai.djl.nn.convolutional.Conv2d.conv2d(x, w, bias == null ? null : bias.get(),
                 stride, padding, new Shape(1, 1), 1).singletonOrThrow();
     }
 }
