@@ -195,6 +195,7 @@ public final class Attention extends Module {
         long rows = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long lk = k.getShape().get(1);
+        FlopCounter.add(2 * rows * lq * lk * dimHead);
         long perHead = lq * lk;
         if (rows * perHead <= maxScoreElements) {
             return attendSlice(q, k, v, part, 0, 0);

@@ -46,7 +46,10 @@ public final class Conv2d extends Module {
     }
 
     private NDArray convolve(NDArray x, NDArray w) {
-        return ai.djl.nn.convolutional.Conv2d.conv2d(x, w, bias == null ? null : bias.get(),
+        NDArray y = ai.djl.nn.convolutional.Conv2d.conv2d(x, w, bias == null ? null : bias.get(),
                 stride, padding, new Shape(1, 1), 1).singletonOrThrow();
+        long[] ws = weight.shape();
+        FlopCounter.add(y.size() * ws[1] * ws[2] * ws[3]);
+        return y;
     }
 }

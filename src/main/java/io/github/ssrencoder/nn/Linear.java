@@ -26,6 +26,7 @@ public final class Linear extends Module {
     }
 
     public NDArray forward(NDArray x) {
+        FlopCounter.add(x.size() / inFeatures * inFeatures * outFeatures);
         return bias == null
                 ? ai.djl.nn.core.Linear.linear(x, weight.get()).singletonOrThrow()
                 : ai.djl.nn.core.Linear.linear(x, weight.get(), bias.get()).singletonOrThrow();
