@@ -10,6 +10,7 @@ import io.github.ssrencoder.nn.Attention;
 import io.github.ssrencoder.nn.AttentionListener;
 import io.github.ssrencoder.nn.Conv2d;
 import io.github.ssrencoder.nn.GroupNorm;
+import io.github.ssrencoder.nn.KeyValueCache;
 import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.ModuleList;
 import io.github.ssrencoder.nn.ModuleWeights;
@@ -120,6 +121,14 @@ public final class UNet2DCondition extends Module {
     /** Bounds the attention score memory of every attention module (see {@link Attention#setMaxScoreElements}). */
     public void setMaxAttentionScoreElements(long maxElements) {
         attentionModules.values().forEach(a -> a.setMaxScoreElements(maxElements));
+    }
+
+    /**
+     * Reuses the cross-attention keys and values of unchanged encoder states across calls (a denoising loop);
+     * {@code null} stops. The caller closes the cache.
+     */
+    public void setKeyValueCache(KeyValueCache cache) {
+        attentionModules.values().forEach(a -> a.setKeyValueCache(cache));
     }
 
     /** Attaches SSR subject conditioning to every cross-attention (see {@link SsrLayers#attach}). */

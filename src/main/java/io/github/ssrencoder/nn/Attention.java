@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import java.util.function.Supplier;
 
 /**
  * Multi-head attention as diffusers' {@code Attention} with its plain processor: {@code to_q}, {@code to_k},
@@ -42,6 +43,7 @@ public final class Attention extends Module {
 
     private long maxScoreElements = DEFAULT_MAX_SCORE_ELEMENTS;
     private AttentionListener listener;
+    private KeyValueCache cache;
     private String name = "";
 
     /**
@@ -115,6 +117,14 @@ public final class Attention extends Module {
         this.maxScoreElements = maxElements;
     }
 
+    /**
+     * Reuses cross-attention keys and values from {@code c} (or computes them at every call when {@code null}).
+     * For a generation's denoising loop, whose encoder states stay the same.
+     */
+    public void setKeyValueCache(KeyValueCache c) {
+        this.cache = c;
+    }
+
     /** Hands probabilities to {@code l} (or stops when {@code null}) under the module name {@code moduleName}. */
     public void setListener(String moduleName, AttentionListener l) {
         this.name = moduleName;
@@ -140,7 +150,8 @@ public final class Attention extends Module {
             } else if (groupNorm != null) {
                 h = groupNorm.forward(h.transpose(0, 2, 1)).transpose(0, 2, 1);
             }
-            NDArray q = toHeads(toQ.forward(h));
+            boolean fused = listener == null && TorchKernels.on(x.getDevice());
+            NDArray q = toQ.forward(h);
             NDArray ctx = context == null ? h : context;
             NDArray out;
             if (extraK != null && context != null) {
@@ -149,21 +160,19 @@ public final class Attention extends Module {
                     throw new IllegalArgumentException("encoder states have " + s + " tokens; subject conditioning needs more than "
                             + textContextLength + " (text tokens first)");
                 }
-                NDArray text = ctx.get(new NDIndex(":, :{}, :", textContextLength));
-                NDArray subject = ctx.get(new NDIndex(":, {}:, :", textContextLength));
-                NDArray kt = toHeads(toK.forward(text));
-                NDArray vt = toHeads(toV.forward(text));
-                NDArray a = PassTimings.time(part + " core", () -> attend(q, kt, vt, "text"));
-                NDArray ks = toHeads(extraK.forward(subject));
-                NDArray vs = toHeads(extraV.forward(subject));
-                NDArray b = PassTimings.time(part + " core", () -> attend(q, ks, vs, "subject"));
+                NDList kv = keysAndValues(ctx, () -> {
+                    NDArray text = ctx.get(new NDIndex(":, :{}, :", textContextLength));
+                    NDArray subject = ctx.get(new NDIndex(":, {}:, :", textContextLength));
+                    return new NDList(toK.forward(text), toV.forward(text), extraK.forward(subject), extraV.forward(subject));
+                });
+                NDArray a = core(q, kv.get(0), kv.get(1), part, "text", fused);
+                NDArray b = core(q, kv.get(2), kv.get(3), part, "subject", fused);
                 out = a.addi(b.muli(extraScale));
             } else {
-                NDArray k = toHeads(toK.forward(ctx));
-                NDArray v = toHeads(toV.forward(ctx));
-                out = PassTimings.time(part + " core", () -> attend(q, k, v, "text"));
+                NDList kv = keysAndValues(context, () -> new NDList(toK.forward(ctx), toV.forward(ctx)));
+                out = core(q, kv.get(0), kv.get(1), part, "text", fused);
             }
-            NDArray y = toOut.forward(fromHeads(out));
+            NDArray y = toOut.forward(out);
             if (spatial) {
                 y = y.transpose(0, 2, 1).reshape(inShape);
             }
@@ -172,6 +181,34 @@ public final class Attention extends Module {
             }
             return y;
         }));
+    }
+
+    /** Projections of the encoder states, from the key/value cache for cross-attention when one is set. */
+    private NDList keysAndValues(NDArray context, Supplier<NDList> compute) {
+        KeyValueCache c = cache;
+        return c == null || context == null ? compute.get() : c.get(this, context, compute);
+    }
+
+    /**
+     * The attention of projected queries, keys and values, each [B, L, heads·d], as [B, Lq, heads·d]: through
+     * the fused kernel when no listener wants the probabilities, otherwise in bounded pieces.
+     */
+    private NDArray core(NDArray q, NDArray k, NDArray v, String part, String keys, boolean fused) {
+        return PassTimings.time(part + " core", () -> {
+            if (!fused) {
+                return fromHeads(attend(toHeads(q), toHeads(k), toHeads(v), keys));
+            }
+            long[] s = q.getShape().getShape();
+            FlopCounter.add(2 * s[0] * heads * s[1] * k.getShape().get(1) * dimHead);
+            NDArray o = TorchKernels.attention(splitHeads(q), splitHeads(k), splitHeads(v), scale);
+            return o.transpose(0, 2, 1, 3).reshape(s[0], s[1], heads * dimHead);
+        });
+    }
+
+    /** [B, L, heads·d] → a [B, heads, L, d] view. */
+    private NDArray splitHeads(NDArray t) {
+        long[] s = t.getShape().getShape();
+        return t.reshape(s[0], s[1], heads, dimHead).transpose(0, 2, 1, 3);
     }
 
     /** [B, L, heads·d] → [B·heads, L, d], row b·heads + h. */

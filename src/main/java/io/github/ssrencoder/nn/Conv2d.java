@@ -3,6 +3,8 @@ package io.github.ssrencoder.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /** 2-D convolution over NCHW input; parameters {@code weight} [out, in, k, k] and optional {@code bias}. */
@@ -21,17 +23,29 @@ public final class Conv2d extends Module {
     private final Parameter bias;
     private final Shape stride;
     private final Shape padding;
+    private final int strideSize;
+    private final int paddingSize;
     private final long channelPadding;
+    private NDArray packed;
 
     public Conv2d(long in, long out, int kernel, int stride, int padding, boolean bias) {
         this.weight = param("weight", out, in, kernel, kernel);
         this.bias = bias ? param("bias", out) : null;
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
+        this.strideSize = stride;
+        this.paddingSize = padding;
         this.channelPadding = in > SMALL_INPUT_CHANNELS && in % CHANNEL_BLOCK != 0 ? CHANNEL_BLOCK - in % CHANNEL_BLOCK : 0;
     }
 
     public NDArray forward(NDArray x) {
+        boolean packedAlready = packed != null && weight.get() == packed;
+        if (packedAlready || channelPadding == 0 && x.getDataType() == DataType.FLOAT32 && TorchKernels.convolutionOn(x.getDevice())) {
+            NDArray y = TorchKernels.convolution(x, packedWeight(x), bias == null ? null : bias.get(), strideSize, paddingSize);
+            long[] ws = weight.shape();
+            FlopCounter.add(y.size() * ws[1] * ws[2] * ws[3]);
+            return y;
+        }
         if (channelPadding == 0) {
             return convolve(x, weight.get());
         }
@@ -43,6 +57,21 @@ public final class Conv2d extends Module {
             NDArray paddedWeight = NDArrays.concat(new NDList(weight.get(), zeros), 1);
             return convolve(input, paddedWeight);
         });
+    }
+
+    /**
+     * The weight in oneDNN's blocked layout, reordered once at the first call after a weight was bound. The
+     * packed array then takes the dense one's place (which is released), so the weights are held once.
+     */
+    private synchronized NDArray packedWeight(NDArray like) {
+        NDArray w = weight.get();
+        if (w != packed) {
+            packed = TorchKernels.packConvolutionWeight(w, strideSize, paddingSize, like);
+            NDScope.unregister(packed);
+            weight.set(packed);
+            w.close();
+        }
+        return packed;
     }
 
     private NDArray convolve(NDArray x, NDArray w) {

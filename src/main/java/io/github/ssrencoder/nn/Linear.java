@@ -1,6 +1,7 @@
 package io.github.ssrencoder.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 
 /** {@code y = x·Wᵀ + b} over the last axis; parameters {@code weight} [out, in] and optional {@code bias} [out]. */
 public final class Linear extends Module {
@@ -27,6 +28,9 @@ public final class Linear extends Module {
 
     public NDArray forward(NDArray x) {
         FlopCounter.add(x.size() / inFeatures * inFeatures * outFeatures);
+        if (x.getDataType() == DataType.FLOAT32 && TorchKernels.linearOn(x.getDevice())) {
+            return TorchKernels.linear(x, weight.get(), bias == null ? null : bias.get());
+        }
         return bias == null
                 ? ai.djl.nn.core.Linear.linear(x, weight.get()).singletonOrThrow()
                 : ai.djl.nn.core.Linear.linear(x, weight.get(), bias.get()).singletonOrThrow();

@@ -41,7 +41,11 @@ public final class Parameter {
         return value;
     }
 
-    /** Binds a value after checking its shape; the caller keeps ownership of the array's memory. */
+    /**
+     * Binds a value after checking its shape. The array stays in its manager; a module may later replace it by
+     * a faster layout of the same weight and release it ({@link Conv2d} on CPU), so the caller must not use the
+     * bound array afterwards.
+     */
     public void set(NDArray v) {
         long[] actual = v.getShape().getShape();
         if (!Arrays.equals(actual, shape)) {

@@ -16,6 +16,7 @@ import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.nn.KeyValueCache;
 import io.github.ssrencoder.schedule.Scheduler;
 import io.github.ssrencoder.schedule.SchedulerConfig;
 import io.github.ssrencoder.schedule.Schedulers;
@@ -160,6 +161,8 @@ public final class SsrPipeline implements SubjectGenerator {
     private GenerationResult generateIn(NDManager run, GenerationRequest request, ProgressListener progress) {
         long[] latentShape = latentShape(request);
         Scheduler scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+        KeyValueCache keysAndValues = new KeyValueCache();
+        unet.setKeyValueCache(keysAndValues);
         try {
             long seed = request.seed() != null ? request.seed() : new SecureRandom().nextLong() & Long.MAX_VALUE;
             TorchGenerator generator = new TorchGenerator(seed);
@@ -211,6 +214,8 @@ public final class SsrPipeline implements SubjectGenerator {
             return new GenerationResult(images, finals, maps, request.initLatents() != null && request.seed() == null ? null : seed,
                     parameters(request, seed));
         } finally {
+            unet.setKeyValueCache(null);
+            keysAndValues.close();
             scheduler.close();
         }
     }

@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonElement;
 import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.nn.KeyValueCache;
 import io.github.ssrencoder.testing.Golden;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -89,5 +90,34 @@ class UNet2DConditionGoldenTest {
             }
         }
         assertTrue(unet.attentionModules().values().stream().noneMatch(a -> a.hasExtraKeyValue()));
+    }
+
+    @Test
+    void keyValueCacheGivesTheSameNoiseAtEveryStepAndFollowsNewEncoderStates() {
+        JsonElement json = Golden.caseJson("unet");
+        float scale = json.getAsJsonObject().get("ssr_scale").getAsFloat();
+        try (NDManager m = weights.newSubManager(); KeyValueCache cache = new KeyValueCache()) {
+            SsrLayers layers = SsrLayers.load(Golden.tinyA().resolve("ssr/pytorch_model_1.bin"), unet, m);
+            unet.setSsr(layers, scale, 77);
+            NDArray sample = golden.load("sample", m);
+            NDArray states = golden.load("encoder_hidden_states_ssr", m);
+            NDArray expected = golden.load("out_ssr", m);
+            try {
+                NDArray otherStates = states.mul(0.5f);
+                NDArray uncachedOther = unet.forward(sample, 301f, otherStates);
+                unet.setKeyValueCache(cache);
+                for (int step = 0; step < 3; step++) {
+                    Golden.assertClose("out_ssr, cached step " + step, expected, unet.forward(sample, 601f, states), ATOL);
+                }
+                long crossAttentions = unet.attentionModules().keySet().stream().filter(k -> k.endsWith("attn2")).count();
+                assertEquals(crossAttentions, cache.size());
+                NDArray cachedOther = unet.forward(sample, 301f, otherStates);
+                assertTrue(Golden.maxAbsDiff(uncachedOther.toFloatArray(), cachedOther.toFloatArray()) < 1e-6,
+                        "other encoder states are projected afresh");
+            } finally {
+                unet.setKeyValueCache(null);
+                unet.clearSsr();
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@ class Conv2dTest {
                 Conv2d conv = new Conv2d(channels, channels, 3, 1, 1, true);
                 NDArray w = weights.randomNormal(new Shape(channels, channels, 3, 3)).mul(0.05f);
                 NDArray b = weights.randomNormal(new Shape(channels)).mul(0.05f);
-                conv.namedParameters().get("weight").set(w);
+                conv.namedParameters().get("weight").set(w.duplicate());
                 conv.namedParameters().get("bias").set(b);
                 for (int pass = 0; pass < 40; pass++) {
                     try (NDManager m = weights.newSubManager()) {
