@@ -6,7 +6,6 @@ import ai.djl.ndarray.index.NDIndex;
 import io.github.ssrencoder.io.KeyMapping;
 import io.github.ssrencoder.io.TensorSource;
 import io.github.ssrencoder.io.WeightFiles;
-import io.github.ssrencoder.nn.Activations;
 import io.github.ssrencoder.nn.Attention;
 import io.github.ssrencoder.nn.Conv2d;
 import io.github.ssrencoder.nn.Downsample2D;
@@ -239,7 +238,7 @@ public final class AutoencoderKL extends Module {
                 }
                 h = midBlock.forward(h);
                 p.accept("encoder.mid_block", h);
-                h = convOut.forward(Activations.silu(convNormOut.forward(h)));
+                h = convOut.forward(convNormOut.forwardSilu(h));
                 p.accept("encoder.conv_out", h);
                 return h;
             });
@@ -281,7 +280,7 @@ public final class AutoencoderKL extends Module {
                     h = upBlocks.get(i).forward(h);
                     p.accept("decoder.up_blocks." + i, h);
                 }
-                return convOut.forward(Activations.silu(convNormOut.forward(h)));
+                return convOut.forward(convNormOut.forwardSilu(h));
             });
         }
     }

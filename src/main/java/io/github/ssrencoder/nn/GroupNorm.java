@@ -6,7 +6,8 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * Group normalisation of NCHW (or NC…) input as {@code torch.nn.GroupNorm}: biased variance per (sample,
- * group), then a per-channel affine. DJL has no GroupNorm operator, so it is composed from reductions.
+ * group), then a per-channel affine. PyTorch's operator is reached through {@link TorchKernels}; without them
+ * it is composed from DJL's layer normalisation.
  */
 public final class GroupNorm extends Module {
 
@@ -28,6 +29,23 @@ public final class GroupNorm extends Module {
     }
 
     public NDArray forward(NDArray x) {
+        return normalize(x, false);
+    }
+
+    /** {@code silu(forward(x))}, fused into one operator when the engine's kernels are available. */
+    public NDArray forwardSilu(NDArray x) {
+        return normalize(x, true);
+    }
+
+    private NDArray normalize(NDArray x, boolean silu) {
+        if (TorchKernels.on(x.getDevice())) {
+            return PassTimings.time("group norms", () -> TorchKernels.groupNorm(x, groups, weight.get(), bias.get(), eps, silu));
+        }
+        NDArray normed = composed(x);
+        return silu ? Activations.silu(normed) : normed;
+    }
+
+    private NDArray composed(NDArray x) {
         return PassTimings.time("group norms", () -> Scoped.compute(() -> {
             long[] shape = x.getShape().getShape();
             long n = shape[0];

@@ -33,12 +33,12 @@ public final class ResnetBlock2D extends Module {
     /** @param temb [B, temb] or {@code null} when this block has no time embedding */
     public NDArray forward(NDArray x, NDArray temb) {
         return PassTimings.time("resnets", () -> Scoped.compute(() -> {
-            NDArray h = conv1.forward(Activations.silu(norm1.forward(x)));
+            NDArray h = conv1.forward(norm1.forwardSilu(x));
             if (timeEmbProj != null) {
                 NDArray t = timeEmbProj.forward(Activations.silu(temb));
                 h = h.addi(t.reshape(t.getShape().get(0), t.getShape().get(1), 1, 1));
             }
-            h = conv2.forward(Activations.silu(norm2.forward(h)));
+            h = conv2.forward(norm2.forwardSilu(h));
             NDArray shortcut = convShortcut == null ? x : convShortcut.forward(x);
             NDArray sum = h.addi(shortcut);
             return outputScaleFactor == 1f ? sum : sum.divi(outputScaleFactor);

@@ -54,6 +54,10 @@ public final class TorchKernels {
             "    return ops.mkldnn._linear_pointwise(x, w, b, \"none\", annotate(List[Optional[number]], []), None)",
             "  def linear_no_bias(self: __torch__.Kernels, x: Tensor, w: Tensor) -> Tensor:",
             "    return ops.mkldnn._linear_pointwise(x, w, None, \"none\", annotate(List[Optional[number]], []), None)",
+            "  def group_norm(self: __torch__.Kernels, x: Tensor, groups: int, w: Tensor, b: Tensor, eps: float) -> Tensor:",
+            "    return torch.group_norm(x, groups, w, b, eps)",
+            "  def group_norm_silu(self: __torch__.Kernels, x: Tensor, groups: int, w: Tensor, b: Tensor, eps: float) -> Tensor:",
+            "    return torch.silu_(torch.group_norm(x, groups, w, b, eps))",
             "  def pack_conv(self: __torch__.Kernels, w: Tensor, stride: int, padding: int, like: Tensor) -> Tensor:",
             "    return ops.mkldnn._reorder_convolution_weight(w, [padding, padding], [stride, stride], [1, 1], 1, like.size())",
             "  def conv(self: __torch__.Kernels, x: Tensor, w: Tensor, b: Tensor, stride: int, padding: int) -> Tensor:",
@@ -179,6 +183,22 @@ public final class TorchKernels {
              IValue is = IValue.from((double) scale);
              IValue out = run(m.block(), "attention", iq, ik, iv, is)) {
             return out.toTensor((PtNDManager) q.getManager());
+        }
+    }
+
+    /**
+     * PyTorch's group normalisation of [N, C, …] {@code x} with a per-channel affine, followed by SiLU when
+     * {@code silu} is set (in place, one pass less than separate operators). The result is in {@code x}'s manager.
+     */
+    public static NDArray groupNorm(NDArray x, int groups, NDArray w, NDArray b, float eps, boolean silu) {
+        Loaded m = require(x);
+        try (IValue ix = IValue.from((PtNDArray) x);
+             IValue ig = IValue.from((long) groups);
+             IValue iw = IValue.from((PtNDArray) w);
+             IValue ib = IValue.from((PtNDArray) b);
+             IValue ie = IValue.from((double) eps);
+             IValue out = run(m.block(), silu ? "group_norm_silu" : "group_norm", ix, ig, iw, ib, ie)) {
+            return out.toTensor((PtNDManager) x.getManager());
         }
     }
 

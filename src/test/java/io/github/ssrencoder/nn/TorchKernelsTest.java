@@ -65,7 +65,7 @@ class TorchKernelsTest {
     }
 
     @Test
-    void oneDnnLinearAndPrepackedConvolutionMatchThePlainOperators() {
+    void oneDnnLinearGroupNormAndPrepackedConvolutionMatchThePlainOperators() {
         try (NDManager m = EngineRuntime.newManager(Device.cpu())) {
             Linear linear = new Linear(40, 24, true);
             randomize(linear, m);
@@ -74,6 +74,12 @@ class TorchKernelsTest {
             NDArray x = m.randomNormal(new Shape(3, 5, 40));
             assertTrue(maxDiff(linear.forward(x), composed(() -> linear.forward(x))) < 1e-5f, "linear");
             assertTrue(maxDiff(noBias.forward(x), composed(() -> noBias.forward(x))) < 1e-5f, "linear without bias");
+
+            GroupNorm norm = new GroupNorm(4, 24, 1e-5f);
+            randomize(norm, m);
+            NDArray image = m.randomNormal(new Shape(2, 24, 5, 7)).mul(3).add(1);
+            assertTrue(maxDiff(norm.forward(image), composed(() -> norm.forward(image))) < 1e-5f, "group norm");
+            assertTrue(maxDiff(norm.forwardSilu(image), composed(() -> norm.forwardSilu(image))) < 1e-5f, "group norm + SiLU");
 
             int[][] cases = {{32, 16, 3, 1, 1}, {16, 32, 3, 2, 1}, {16, 16, 3, 2, 0}, {32, 8, 1, 1, 0}, {4, 16, 3, 1, 1}};
             for (int[] c : cases) {
