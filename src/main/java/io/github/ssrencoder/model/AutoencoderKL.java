@@ -1,6 +1,7 @@
 package io.github.ssrencoder.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import io.github.ssrencoder.io.KeyMapping;
@@ -12,6 +13,7 @@ import io.github.ssrencoder.nn.Downsample2D;
 import io.github.ssrencoder.nn.GroupNorm;
 import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.ModuleList;
+import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.ModuleWeights;
 import io.github.ssrencoder.nn.ResnetBlock2D;
 import io.github.ssrencoder.nn.Scoped;
@@ -60,7 +62,7 @@ public final class AutoencoderKL extends Module {
     public static AutoencoderKL load(Path vaeFolder, NDManager weights) {
         AutoencoderKL vae = new AutoencoderKL(VaeConfig.read(vaeFolder.resolve("config.json")));
         try (TensorSource source = WeightFiles.openIn(vaeFolder, "diffusion_pytorch_model")) {
-            ModuleWeights.load(vae, source, keyMapping(), weights, "VAE");
+            ModuleWeights.load(vae, source, keyMapping(), weights, "VAE", EngineRuntime.computeType(weights.getDevice()));
         }
         return vae;
     }
@@ -95,9 +97,9 @@ public final class AutoencoderKL extends Module {
         requireChannels(z, config.latentChannels(), "latents");
         BiConsumer<String, NDArray> p = probe == null ? (k, v) -> { } : probe;
         return Scoped.compute(() -> {
-            NDArray h = postQuantConv.forward(z);
+            NDArray h = postQuantConv.forward(UNet2DCondition.typed(z, computeType()));
             p.accept("post_quant_conv", h);
-            return decoder.forward(h, p);
+            return UNet2DCondition.typed(decoder.forward(h, p), DataType.FLOAT32);
         });
     }
 
@@ -117,11 +119,16 @@ public final class AutoencoderKL extends Module {
         requireChannels(image, config.inChannels(), "image");
         BiConsumer<String, NDArray> p = probe == null ? (k, v) -> { } : probe;
         return Scoped.compute(() -> {
-            NDArray h = encoder.forward(image, p);
+            NDArray h = encoder.forward(UNet2DCondition.typed(image, computeType()), p);
             NDArray moments = quantConv.forward(h);
             p.accept("quant_conv", moments);
-            return moments;
+            return UNet2DCondition.typed(moments, DataType.FLOAT32);
         });
+    }
+
+    /** The type the weights are held and computed in (float16 on CUDA, see {@link EngineRuntime#computeType}). */
+    public DataType computeType() {
+        return postQuantConv.namedParameters().get("weight").get().getDataType();
     }
 
     private static void requireChannels(NDArray x, int channels, String what) {

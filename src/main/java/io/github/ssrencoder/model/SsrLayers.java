@@ -7,6 +7,7 @@ import io.github.ssrencoder.io.WeightFiles;
 import io.github.ssrencoder.nn.Attention;
 import io.github.ssrencoder.nn.Linear;
 import io.github.ssrencoder.nn.Module;
+import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.ModuleWeights;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,7 +50,7 @@ public final class SsrLayers extends Module {
     public static SsrLayers load(Path file, UNet2DCondition unet, NDManager weights) {
         SsrLayers layers = new SsrLayers(unet);
         try (TensorSource source = WeightFiles.open(file)) {
-            ModuleWeights.load(layers, source, KeyMapping.identity(), weights, "SSR layers of this UNet");
+            ModuleWeights.load(layers, source, KeyMapping.identity(), weights, "SSR layers of this UNet", EngineRuntime.computeType(weights.getDevice()));
         }
         return layers;
     }

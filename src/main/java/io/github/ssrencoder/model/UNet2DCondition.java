@@ -2,6 +2,7 @@ package io.github.ssrencoder.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.github.ssrencoder.io.KeyMapping;
 import io.github.ssrencoder.io.TensorSource;
 import io.github.ssrencoder.io.WeightFiles;
@@ -13,6 +14,7 @@ import io.github.ssrencoder.nn.GroupNorm;
 import io.github.ssrencoder.nn.KeyValueCache;
 import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.ModuleList;
+import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.ModuleWeights;
 import io.github.ssrencoder.nn.Scoped;
 import io.github.ssrencoder.nn.TimestepEmbedding;
@@ -96,7 +98,7 @@ public final class UNet2DCondition extends Module {
     public static UNet2DCondition load(Path unetFolder, NDManager weights) {
         UNet2DCondition unet = new UNet2DCondition(UNetConfig.read(unetFolder.resolve("config.json")));
         try (TensorSource source = WeightFiles.openIn(unetFolder, "diffusion_pytorch_model")) {
-            ModuleWeights.load(unet, source, KeyMapping.identity(), weights, "UNet");
+            ModuleWeights.load(unet, source, KeyMapping.identity(), weights, "UNet", EngineRuntime.computeType(weights.getDevice()));
         }
         return unet;
     }
@@ -141,6 +143,16 @@ public final class UNet2DCondition extends Module {
         SsrLayers.detach(this);
     }
 
+    /** The type the weights are held and computed in (float16 on CUDA, see {@link EngineRuntime#computeType}). */
+    public DataType computeType() {
+        return convIn.namedParameters().get("weight").get().getDataType();
+    }
+
+    /** {@code x} in {@code type}: itself when it already is, so that callers' arrays keep their identity. */
+    public static NDArray typed(NDArray x, DataType type) {
+        return x.getDataType() == type ? x : x.toType(type, false);
+    }
+
     /**
      * Predicts the noise.
      *
@@ -158,23 +170,26 @@ public final class UNet2DCondition extends Module {
      * names ({@code time_proj}, {@code down_blocks.0.hidden_states}, {@code down_blocks.0.res_samples.1},
      * {@code mid_block}, {@code up_blocks.2}, {@code conv_norm_out}, …); the arrays are only valid during the call.
      */
-    public NDArray forward(NDArray sample, float timestep, NDArray encoderHiddenStates, BiConsumer<String, NDArray> probe) {
-        long[] s = sample.getShape().getShape();
+    public NDArray forward(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, BiConsumer<String, NDArray> probe) {
+        long[] s = sampleIn.getShape().getShape();
         if (s.length != 4 || s[1] != config.inChannels()) {
-            throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got " + sample.getShape());
+            throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got " + sampleIn.getShape());
         }
-        long[] e = encoderHiddenStates.getShape().getShape();
+        long[] e = encoderHiddenStatesIn.getShape().getShape();
         if (e.length != 3 || e[0] != s[0] || e[2] != config.crossAttentionDim()) {
             throw new IllegalArgumentException("encoder hidden states must be [" + s[0] + ", S, " + config.crossAttentionDim()
-                    + "], got " + encoderHiddenStates.getShape());
+                    + "], got " + encoderHiddenStatesIn.getShape());
         }
         BiConsumer<String, NDArray> p = probe == null ? (k, v) -> { } : probe;
+        DataType type = computeType();
         return Scoped.compute(() -> {
+            NDArray sample = typed(sampleIn, type);
+            NDArray encoderHiddenStates = typed(encoderHiddenStatesIn, type);
             int upFactor = 1 << (config.numBlocks() - 1);
             boolean explicitUpsampleSize = s[2] % upFactor != 0 || s[3] % upFactor != 0;
             NDArray x = config.centerInputSample() ? sample.mul(2).subi(1) : sample;
             NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
-                    config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift());
+                    config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift()).toType(type, false);
             p.accept("time_proj", tProj);
             NDArray temb = timeEmbedding.forward(tProj);
             p.accept("time_embedding", temb);
@@ -208,7 +223,7 @@ public final class UNet2DCondition extends Module {
             p.accept("conv_norm_out", h);
             h = convOut.forward(Activations.silu(h));
             p.accept("conv_out", h);
-            return h;
+            return typed(h, DataType.FLOAT32);
         });
     }
 }

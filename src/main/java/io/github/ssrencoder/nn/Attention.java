@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import java.util.function.Supplier;
 
 /**
@@ -266,7 +267,8 @@ public final class Attention extends Module {
         // Scaling the queries rather than the scores saves a pass over the (large) score matrix.
         NDArray probs = q.mul(scale).matMul(k.transpose(0, 2, 1)).softmax(-1);
         if (listener != null) {
-            listener.onProbabilities(name, part, firstRow, firstQuery, probs);
+            listener.onProbabilities(name, part, firstRow, firstQuery,
+                    probs.getDataType() == DataType.FLOAT32 ? probs : probs.toType(DataType.FLOAT32, false));
         }
         return probs.matMul(v);
     }

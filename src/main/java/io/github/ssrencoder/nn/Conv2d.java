@@ -51,9 +51,9 @@ public final class Conv2d extends Module {
         }
         return Scoped.compute(() -> {
             long[] s = x.getShape().getShape();
-            NDArray input = NDArrays.concat(new NDList(x, x.getManager().zeros(new Shape(s[0], channelPadding, s[2], s[3]))), 1);
+            NDArray input = NDArrays.concat(new NDList(x, x.getManager().zeros(new Shape(s[0], channelPadding, s[2], s[3]), x.getDataType())), 1);
             long[] w = weight.shape();
-            NDArray zeros = x.getManager().zeros(new Shape(w[0], channelPadding, w[2], w[3]));
+            NDArray zeros = x.getManager().zeros(new Shape(w[0], channelPadding, w[2], w[3]), x.getDataType());
             NDArray paddedWeight = NDArrays.concat(new NDList(weight.get(), zeros), 1);
             return convolve(input, paddedWeight);
         });

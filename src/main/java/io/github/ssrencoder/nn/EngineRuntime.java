@@ -3,6 +3,10 @@ package io.github.ssrencoder.nn;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+import com.sun.jna.Platform;
 import java.util.Locale;
 import java.util.logging.Logger;
 
@@ -39,12 +43,42 @@ public final class EngineRuntime {
      * A thread count above zero sets the engine's intra-op threads.
      */
     public static void configureOffline(int threads) {
+        preferHugePages();
         setIfAbsent("ai.djl.offline", "true");
         setIfAbsent("OPT_OUT_TRACKING", "true");
         if (threads > 0) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
             System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         }
+    }
+
+    /**
+     * Asks libtorch (through its {@code THP_MEM_ALLOC_ENABLE} switch, read when it first allocates) to back
+     * large arrays with transparent huge pages: a UNet pass allocates and frees gigabytes, and with 4 KiB pages
+     * the kernel's page faults on fresh memory took a measurable share of it. Linux only; a value already in
+     * the environment is kept (set {@code THP_MEM_ALLOC_ENABLE=0} to turn it off).
+     */
+    private static synchronized void preferHugePages() {
+        if (hugePagesAsked || !Platform.isLinux() || System.getenv(HUGE_PAGES_VARIABLE) != null) {
+            hugePagesAsked = true;
+            return;
+        }
+        hugePagesAsked = true;
+        try {
+            CLibrary.INSTANCE.setenv(HUGE_PAGES_VARIABLE, "1", 0);
+        } catch (LinkageError | RuntimeException e) {
+            LOG.fine(() -> "SSR-Encoder: cannot set " + HUGE_PAGES_VARIABLE + ": " + e);
+        }
+    }
+
+    private static final String HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE";
+    private static boolean hugePagesAsked;
+
+    /** The C library's environment, which native code reads (Java's own view of it is a copy). */
+    private interface CLibrary extends Library {
+        CLibrary INSTANCE = Native.load("c", CLibrary.class);
+
+        int setenv(String name, String value, int overwrite);
     }
 
     private static void setIfAbsent(String key, String value) {
@@ -83,6 +117,25 @@ public final class EngineRuntime {
         return device;
     }
 
+    /** System property choosing the precision of the diffusion networks: {@code auto}, {@code float32} or {@code float16}. */
+    public static final String PRECISION_PROPERTY = "ssr.precision";
+
+    /**
+     * The data type the UNet and VAE weights are held and computed in on {@code device}: half precision on
+     * CUDA (as diffusers' {@code torch_dtype=float16}: half the memory, tensor-core speed), float32 on CPU,
+     * where half precision is slower and less exact. {@code -Dssr.precision=float32|float16} overrides both.
+     */
+    public static DataType computeType(Device device) {
+        String p = System.getProperty(PRECISION_PROPERTY, "auto").trim().toLowerCase(Locale.ROOT);
+        return switch (p) {
+            case "float32", "fp32" -> DataType.FLOAT32;
+            case "float16", "fp16", "half" -> DataType.FLOAT16;
+            case "auto", "" -> Device.Type.GPU.equals(device.getDeviceType()) ? DataType.FLOAT16 : DataType.FLOAT32;
+            default -> throw new IllegalArgumentException("unknown precision '" + p + "' in -D" + PRECISION_PROPERTY
+                    + " (use auto, float32 or float16)");
+        };
+    }
+
     /** A new root manager on {@code device}. */
     public static NDManager newManager(Device device) {
         return engine().newBaseManager(device);
@@ -93,7 +146,7 @@ public final class EngineRuntime {
             return;
         }
         reported = true;
-        String threads = System.getProperty("ai.djl.pytorch.num_threads", "default");
+        String threads = threads();
         LOG.info(() -> "SSR-Encoder: PyTorch " + engine.getVersion() + " on " + device + " (" + threads + " intra-op threads, "
                 + engine.getGpuCount() + " GPU(s) visible)");
     }
@@ -101,7 +154,15 @@ public final class EngineRuntime {
     /** One line describing the engine, device and threads (for CLI and Fiji status). */
     public static String describe(Device device) {
         Engine engine = engine();
-        return "PyTorch " + engine.getVersion() + " on " + device + ", threads "
-                + System.getProperty("ai.djl.pytorch.num_threads", "default");
+        return "PyTorch " + engine.getVersion() + " on " + device + ", threads " + threads();
+    }
+
+    /** The engine's intra-op thread count: the configured one, or PyTorch's default (the physical cores). */
+    public static String threads() {
+        try {
+            return Integer.toString(ai.djl.pytorch.jni.JniUtils.getNumThreads());
+        } catch (RuntimeException | LinkageError e) {
+            return System.getProperty("ai.djl.pytorch.num_threads", "default");
+        }
     }
 }

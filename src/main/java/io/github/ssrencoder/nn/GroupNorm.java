@@ -54,7 +54,7 @@ public final class GroupNorm extends Module {
             // passes over the data, where composing mean, centring, variance and division took seven.
             Shape row = new Shape(grouped.getShape().get(2));
             NDManager m = x.getManager();
-            NDArray normed = ai.djl.nn.norm.LayerNorm.layerNorm(grouped, row, m.ones(row), m.zeros(row), eps)
+            NDArray normed = ai.djl.nn.norm.LayerNorm.layerNorm(grouped, row, m.ones(row, x.getDataType()), m.zeros(row, x.getDataType()), eps)
                     .singletonOrThrow().reshape(shape);
             long[] affineShape = new long[shape.length];
             java.util.Arrays.fill(affineShape, 1);

@@ -186,7 +186,8 @@ public final class SsrPipeline implements SubjectGenerator {
                 SsrLayers.detach(unet);
             }
             boolean guided = request.guidance() > 1.0;
-            NDArray context = guided ? NDArrays.concat(new NDList(negativeEmbeds, promptEmbeds), 0) : promptEmbeds;
+            NDArray context = UNet2DCondition.typed(
+                    guided ? NDArrays.concat(new NDList(negativeEmbeds, promptEmbeds), 0) : promptEmbeds, unet.computeType());
 
             NDArray allNoise = request.initLatents() != null
                     ? run.create(request.initLatents().data(), new Shape(request.initLatents().shape()))
