@@ -252,7 +252,12 @@ public final class SafetensorsFile implements TensorSource {
     @Override
     public NDArray load(String key, NDManager manager) {
         Entry e = entry(key);
-        return TensorBuffers.toNDArray(map(e), e.info().dtype(), e.info().shape(), manager);
+        ByteBuffer mapped = map(e);
+        try {
+            return TensorBuffers.toNDArray(mapped, e.info().dtype(), e.info().shape(), manager);
+        } finally {
+            Unmapper.unmap(mapped);
+        }
     }
 
     @Override
