@@ -1,0 +1,556 @@
+package io.github.ssrencoder.bench;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
+import io.github.ssrencoder.model.AutoencoderKL;
+import io.github.ssrencoder.model.ClipTextEncoder;
+import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.SsrLayers;
+import io.github.ssrencoder.model.TokenToPatchAligner;
+import io.github.ssrencoder.model.UNet2DCondition;
+import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.pipeline.GenerationRequest;
+import io.github.ssrencoder.pipeline.GenerationResult;
+import io.github.ssrencoder.pipeline.ProgressListener;
+import io.github.ssrencoder.pipeline.SsrPipeline;
+import io.github.ssrencoder.pipeline.SubjectQuery;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import net.imglib2.img.array.ArrayImg;
+import net.imglib2.img.array.ArrayImgs;
+import net.imglib2.img.basictypeaccess.array.IntArray;
+import net.imglib2.type.numeric.ARGBType;
+
+/**
+ * Times the full-size SSR-Encoder networks on this machine and prints one line per figure: UNet steps with
+ * classifier-free guidance at 512² and 256² with and without the SSR layers, VAE decode, CLIP vision and text
+ * encoders, aligner, a 25-step UniPC generation at 256² through {@link SsrPipeline}, loading the models from
+ * float16 safetensors, and the peak memory of a 512² generation; each with its operation count and achieved
+ * GFLOP/s, also as a ratio to the fp32 matmul rate measured in the same run. Networks get seeded random weights
+ * (full-size shapes from the key manifests), so nothing is downloaded. Not a test: run it through
+ * {@code scripts/bench} (options: {@link BenchOptions#USAGE}).
+ */
+public final class Bench {
+
+    private static final String PROMPT = "a photo of a dog on a beach";
+    private static final String QUERY = "dog";
+    private static final float TIMESTEP = 500f;
+    private static final int GENERATION_STEPS = 25;
+    private static final int MATMUL_SIZE = 2048;
+    private static final int READ_CHUNK = 1 << 24;
+
+    private final BenchOptions opt;
+    private final BenchReport report;
+    private final Device device;
+    private int failures;
+
+    private Bench(BenchOptions opt, BenchReport report, Device device) {
+        this.opt = opt;
+        this.report = report;
+        this.device = device;
+    }
+
+    public static void main(String[] args) {
+        if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
+            System.out.println(BenchOptions.USAGE);
+            return;
+        }
+        BenchOptions opt;
+        try {
+            opt = BenchOptions.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("bench: " + e.getMessage());
+            System.err.println(BenchOptions.USAGE);
+            System.exit(2);
+            return;
+        }
+        EngineRuntime.configureOffline(opt.threads());
+        Device device = EngineRuntime.device(EngineRuntime.DeviceChoice.CPU);
+        Bench bench = new Bench(opt, new BenchReport(System.out), device);
+        bench.run();
+        System.exit(bench.failures == 0 ? 0 : 1);
+    }
+
+    private void run() {
+        header();
+        figure("matmul peak", () -> matmulPeak(true));
+        if (!Double.isFinite(report.peak())) {
+            return;
+        }
+        // The pipeline runs first so that its memory figures start from a process that has computed nothing yet.
+        BenchModels models = new BenchModels(opt.work());
+        figure("models folder", () -> ensureModels(models));
+        if (models.isComplete(opt.seed())) {
+            figure("SSR pipeline", () -> pipeline(models));
+        }
+        figure("UNet steps", this::unetSteps);
+        if (!opt.quick()) {
+            figure("VAE decode", this::vaeDecode);
+            figure("CLIP vision encoder", this::visionEncode);
+            figure("text encoder", this::textEncode);
+            if (models.isComplete(opt.seed())) {
+                figure("aligner", () -> aligner(models));
+            }
+        }
+        figure("matmul peak at the end", () -> matmulPeak(false));
+        report.put("load_average_end", loadAverage());
+        if (opt.json() != null) {
+            report.writeJson(opt.json());
+            report.line("results written to " + opt.json());
+        }
+        if (failures > 0) {
+            report.line(failures + " figure group(s) failed (see above)");
+        }
+    }
+
+    /** Runs one group of figures; a failure is reported and the next group still runs. */
+    private void figure(String what, Runnable body) {
+        try {
+            body.run();
+        } catch (RuntimeException | OutOfMemoryError e) {
+            failures++;
+            report.line(what + ": FAILED: " + e);
+            e.printStackTrace();
+        }
+    }
+
+    private void header() {
+        Engine engine = EngineRuntime.engine();
+        int cores = Runtime.getRuntime().availableProcessors();
+        int threads = JniUtils.getNumThreads();
+        String cpu = cpuModel();
+        String commit = System.getProperty("bench.commit", "");
+        report.line(String.format(Locale.ROOT, "bench: %s, %d cores, %d PyTorch threads, PyTorch %s on %s, Java %s, load average %s%s%s",
+                cpu, cores, threads, engine.getVersion(), device, System.getProperty("java.version"), loadAverage(),
+                commit.isEmpty() ? "" : ", commit " + commit, opt.quick() ? " (quick)" : ""));
+        report.line(String.format(Locale.ROOT, "timings: median of %d after %d warm-up run(s); GFLOP counts 2× the multiply-adds "
+                + "of linear, convolution and attention products; peak RSS per figure includes that figure's weights", opt.repeats(), opt.warmup()));
+        report.put("machine", cpu + ", " + cores + " cores");
+        report.put("cpu", cpu);
+        report.put("cores", cores);
+        report.put("threads", threads);
+        report.put("pytorch", engine.getVersion());
+        report.put("java", System.getProperty("java.version"));
+        report.put("load_average_start", loadAverage());
+        if (!commit.isEmpty()) {
+            report.put("git_commit", commit);
+        }
+        report.put("quick", opt.quick() ? 1 : 0);
+        report.put("repeats", opt.repeats());
+        report.put("warmup", opt.warmup());
+        report.put("seed", opt.seed());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The machine's reference rate.
+
+    /**
+     * The fp32 2048² matrix product rate. The first measurement is the reference of every ratio; the second, at
+     * the end, shows whether the machine's load changed during the run.
+     */
+    private void matmulPeak(boolean reference) {
+        try (NDManager m = EngineRuntime.newManager(device)) {
+            seedEngine(m);
+            Shape s = new Shape(MATMUL_SIZE, MATMUL_SIZE);
+            NDArray a = m.randomNormal(0, 1, s, DataType.FLOAT32);
+            NDArray b = m.randomNormal(0, 1, s, DataType.FLOAT32);
+            Runnable product = () -> {
+                try (NDArray c = a.matMul(b)) {
+                    c.getFloat(0, 0);
+                }
+            };
+            for (int i = 0; i < Math.max(3, opt.warmup()); i++) {
+                product.run();
+            }
+            double[] t = new double[opt.matmulRepeats()];
+            for (int i = 0; i < t.length; i++) {
+                long t0 = System.nanoTime();
+                product.run();
+                t[i] = (System.nanoTime() - t0) / 1e9;
+            }
+            double flop = 2.0 * MATMUL_SIZE * MATMUL_SIZE * MATMUL_SIZE;
+            double median = Measurement.median(t);
+            double best = java.util.Arrays.stream(t).min().orElseThrow();
+            if (reference) {
+                report.setPeak(flop / median / 1e9);
+                report.put("matmul_best_gflops", flop / best / 1e9);
+            } else {
+                report.put("matmul_end_gflops", flop / median / 1e9);
+            }
+            report.line(String.format(Locale.ROOT, "%-46s %9.1f GFLOP/s (median of %d, best %.1f; %.4f s per product)",
+                    reference ? "fp32 matmul peak (2048² · 2048², NDArray.matMul)" : "fp32 matmul rate again, at the end",
+                    flop / median / 1e9, t.length, flop / best / 1e9, median));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Networks built directly with random weights.
+
+    private void unetSteps() {
+        try (NDManager weights = EngineRuntime.newManager(device)) {
+            seedEngine(weights);
+            long t0 = System.nanoTime();
+            UNet2DCondition unet = RandomModules.unet(weights, opt.seed());
+            SsrLayers ssr = RandomModules.ssrLayers(unet, weights, opt.seed() + 1);
+            report.line(String.format(Locale.ROOT, "(UNet and SSR layers: random float32 weights in %.1f s, RSS %.0f MiB)",
+                    (System.nanoTime() - t0) / 1e9, ProcMemory.rssMiB()));
+            int textTokens = Manifest.read("sd15_text_encoder.json").config().get("max_position_embeddings").getAsInt();
+            int subjectTokens = alignerScales() * textTokens;
+            int latentFactor = vaeScaleFactor();
+            List<Integer> sizes = opt.quick() ? List.of(256) : List.of(512, 256);
+            for (int size : sizes) {
+                int latent = size / latentFactor;
+                try (NDManager io = weights.newSubManager()) {
+                    NDArray sample = io.randomNormal(new Shape(2, unet.config().inChannels(), latent, latent));
+                    long width = unet.config().crossAttentionDim();
+                    NDArray text = io.randomNormal(new Shape(2, textTokens, width));
+                    NDArray ssrStates = io.randomNormal(new Shape(2, textTokens + subjectTokens, width));
+                    Measurement[] m = measureUnet(unet, ssr, textTokens, sample, text, ssrStates);
+                    report.figure("unet_step_" + size, String.format(Locale.ROOT, "UNet step %d² CFG (2×%d×%d², %d tokens)",
+                            size, unet.config().inChannels(), latent, textTokens), m[0]);
+                    report.figure("unet_ssr_step_" + size, String.format(Locale.ROOT, "UNet step %d² CFG + SSR (%d+%d tokens)",
+                            size, textTokens, subjectTokens), m[1]);
+                    double ratio = m[1].median() / m[0].median();
+                    report.put(size == 512 ? "ssr_overhead_ratio" : "ssr_overhead_ratio_" + size, ratio);
+                    report.line(String.format(Locale.ROOT, "%-46s %9.3f", "SSR step time / plain step time, " + size + "²", ratio));
+                }
+            }
+        }
+    }
+
+    /** Plain and SSR steps, interleaved run by run so that their ratio holds on a loaded machine. */
+    private Measurement[] measureUnet(UNet2DCondition unet, SsrLayers ssr, int textTokens, NDArray sample, NDArray text,
+                                      NDArray ssrStates) {
+        boolean[] checked = {false, false};
+        Runnable plain = () -> {
+            unet.clearSsr();
+            try (NDArray eps = unetStep(unet, sample, TIMESTEP, text)) {
+                checkOnce(checked, 0, "UNet output", eps);
+            }
+        };
+        Runnable withSsr = () -> {
+            unet.setSsr(ssr, 1f, textTokens);
+            try (NDArray eps = unetStep(unet, sample, TIMESTEP, ssrStates)) {
+                checkOnce(checked, 1, "UNet output with SSR", eps);
+            } finally {
+                unet.clearSsr();
+            }
+        };
+        return Measurement.interleaved(opt.warmup(), opt.repeats(), List.of(plain, withSsr)).toArray(new Measurement[0]);
+    }
+
+    private static void checkOnce(boolean[] checked, int i, String what, NDArray a) {
+        if (!checked[i]) {
+            checked[i] = true;
+            requireFinite(what, a);
+        }
+    }
+
+    /** One noise prediction of a guided step (batch 2: unconditional and conditional). */
+    private static NDArray unetStep(UNet2DCondition unet, NDArray sample, float timestep, NDArray states) {
+        return unet.forward(sample, timestep, states);
+    }
+
+    private void vaeDecode() {
+        try (NDManager weights = EngineRuntime.newManager(device)) {
+            seedEngine(weights);
+            AutoencoderKL vae = RandomModules.vae(weights, opt.seed());
+            int latent = 512 / vae.spatialScaleFactor();
+            try (NDManager io = weights.newSubManager()) {
+                NDArray z = io.randomNormal(new Shape(1, vae.config().latentChannels(), latent, latent));
+                Measurement m = Measurement.of(opt.warmup(), opt.repeats(), () -> {
+                    try (NDArray image = vae.decode(z)) {
+                        image.getFloat(0, 0, 0, 0);
+                    }
+                });
+                report.figure("vae_decode_512", String.format(Locale.ROOT, "VAE decode 512² (1×%d×%d²)", vae.config().latentChannels(), latent), m);
+            }
+        }
+    }
+
+    private void visionEncode() {
+        try (NDManager weights = EngineRuntime.newManager(device)) {
+            seedEngine(weights);
+            ClipVisionEncoder vision = RandomModules.visionEncoder(weights, opt.seed());
+            int size = vision.imageSize();
+            try (NDManager io = weights.newSubManager()) {
+                NDArray pixels = io.randomNormal(new Shape(1, vision.config().numChannels(), size, size));
+                Measurement m = Measurement.of(opt.warmup(), opt.repeats(), () -> {
+                    NDList hidden = vision.forward(pixels);
+                    try (NDArray embeds = ClipVisionEncoder.ssrImageEmbeds(hidden)) {
+                        embeds.getFloat(0, 0, 0);
+                    } finally {
+                        hidden.close();
+                    }
+                });
+                report.figure("clip_vision_224", String.format(Locale.ROOT, "CLIP vision encode %d² (%d layers, %d tokens)",
+                        size, vision.numLayers(), vision.numTokens()), m);
+            }
+        }
+    }
+
+    private void textEncode() {
+        try (NDManager weights = EngineRuntime.newManager(device)) {
+            seedEngine(weights);
+            ClipTextEncoder text = RandomModules.textEncoder(weights, opt.seed());
+            try (NDManager io = weights.newSubManager()) {
+                NDArray ids = io.randomInteger(0, text.config().vocabSize(), new Shape(1, text.maxLength()), DataType.INT64);
+                Measurement m = Measurement.of(opt.warmup(), opt.repeats(), () -> {
+                    try (NDArray states = text.forward(ids)) {
+                        states.getFloat(0, 0, 0);
+                    }
+                });
+                report.figure("text_encode", String.format(Locale.ROOT, "text encode (1×%d tokens, %d layers)",
+                        text.maxLength(), text.config().numHiddenLayers()), m);
+            }
+        }
+    }
+
+    private void aligner(BenchModels models) {
+        try (NDManager weights = EngineRuntime.newManager(device)) {
+            seedEngine(weights);
+            TokenToPatchAligner aligner = TokenToPatchAligner.load(models.root().resolve("ssr"), weights);
+            int textTokens = Manifest.read("sd15_text_encoder.json").config().get("max_position_embeddings").getAsInt();
+            int patches = visionTokens();
+            try (NDManager io = weights.newSubManager()) {
+                NDArray text = io.randomNormal(new Shape(1, textTokens, aligner.queryDim()));
+                NDArray image = io.randomNormal(new Shape(1, (long) aligner.numScales() * patches, aligner.imageDim()));
+                Measurement m = Measurement.of(opt.warmup(), Math.max(opt.repeats(), 5), () -> {
+                    try (TokenToPatchAligner.AlignerOutput out = aligner.forward(text, image, null)) {
+                        out.subjectEmbeds().getFloat(0, 0, 0);
+                    }
+                });
+                report.figure("aligner", String.format(Locale.ROOT, "aligner (%d text tokens × %d×%d patches)",
+                        textTokens, aligner.numScales(), patches), m);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The models folder and the public pipeline.
+
+    private void ensureModels(BenchModels models) {
+        if (models.isComplete(opt.seed())) {
+            report.line("(reusing the models folder " + models.root() + ")");
+            return;
+        }
+        long t0 = System.nanoTime();
+        models.write(opt.seed());
+        report.line(String.format(Locale.ROOT, "(models folder written to %s in %.1f s, %.2f GB of weight files)",
+                models.root(), (System.nanoTime() - t0) / 1e9, totalBytes(models.weightFiles()) / 1e9));
+    }
+
+    private void pipeline(BenchModels models) {
+        List<Path> files = models.weightFiles();
+        readAll(files);
+        ProcMemory.resetPeak();
+        StageTimes stages = new StageTimes();
+        long t0 = System.nanoTime();
+        try (SsrPipeline pipeline = SsrPipeline.open(models.root(), EngineRuntime.DeviceChoice.CPU, opt.threads(), stages)) {
+            double load = (System.nanoTime() - t0) / 1e9;
+            stages.end();
+            double loadRss = ProcMemory.peakMiB();
+            long t1 = System.nanoTime();
+            long bytes = readAll(files);
+            double read = (System.nanoTime() - t1) / 1e9;
+            report.put("load_fp16_s", load);
+            report.put("load_peak_rss_mb", loadRss);
+            report.put("read_files_s", read);
+            report.put("weight_files_gb", bytes / 1e9);
+            report.put("load_read_ratio", load / read);
+            report.line(String.format(Locale.ROOT, "%-46s %9.3f s  (%s)  peak RSS %6.0f MiB", "load models (SsrPipeline.open, fp16 files)",
+                    load, stages, loadRss));
+            report.line(String.format(Locale.ROOT, "%-46s %9.3f s  (%.2f GB, %.2f GB/s, page cache warm)", "read the same weight files",
+                    read, bytes / 1e9, bytes / 1e9 / read));
+            report.line(String.format(Locale.ROOT, "%-46s %9.2f", "load time / read time", load / read));
+            if (!opt.quick()) {
+                generation512(pipeline);
+            }
+            generation256(pipeline);
+        }
+    }
+
+    /** The peak memory of a 512² generation, loading included (the peak was reset before {@code open}). */
+    private void generation512(SsrPipeline pipeline) {
+        double loadPeak = ProcMemory.peakMiB();
+        ProcMemory.resetPeak();
+        double start = ProcMemory.rssMiB();
+        long t0 = System.nanoTime();
+        GenerationResult r = pipeline.generate(request(512, opt.steps512()), ProgressListener.NONE);
+        double s = (System.nanoTime() - t0) / 1e9;
+        requireFinite("512² generation", r);
+        double generationPeak = ProcMemory.peakMiB();
+        double peak = Math.max(loadPeak, generationPeak);
+        report.put("peak_rss_512_mb", peak);
+        report.put("generation_512_peak_rss_mb", generationPeak);
+        report.put("generation_512_start_rss_mb", start);
+        report.put("generation_512_steps", opt.steps512());
+        report.put("generation_512_s", s);
+        report.line(String.format(Locale.ROOT, "%-46s %9.0f MiB  (loading %.0f, generation %.0f from %.0f; %d steps in %.1f s; target ≤ 7 GB)",
+                "peak RSS, load + 512² SSR generation", peak, loadPeak, generationPeak, start, opt.steps512(), s));
+    }
+
+    private void generation256(SsrPipeline pipeline) {
+        if (opt.warmup() > 0) {
+            pipeline.generate(request(256, 1), ProgressListener.NONE);
+        }
+        GenerationRequest request = request(256, GENERATION_STEPS);
+        GenerationResult[] last = new GenerationResult[1];
+        Measurement m = Measurement.of(0, opt.genRepeats(), () -> last[0] = pipeline.generate(request, ProgressListener.NONE));
+        requireFinite("256² generation", last[0]);
+        report.figure("generation_256_25steps", "SSR generation 256², 25 UniPC steps", m);
+    }
+
+    private GenerationRequest request(int size, int steps) {
+        SubjectQuery subject = SubjectQuery.text(referenceImage(512, opt.seed()), QUERY);
+        return new GenerationRequest(List.of(subject), PROMPT, "", GenerationRequest.DEFAULT_SCALE, GenerationRequest.DEFAULT_GUIDANCE,
+                steps, "unipc", size, size, opt.seed(), null, 1);
+    }
+
+    /** A seeded noise picture: the encoders' cost does not depend on the content. */
+    private static ArrayImg<ARGBType, IntArray> referenceImage(int size, long seed) {
+        ArrayImg<ARGBType, IntArray> img = ArrayImgs.argbs(size, size);
+        int[] pixels = img.update(null).getCurrentStorageArray();
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = 0xff000000 | (r.nextInt() & 0xffffff);
+        }
+        return img;
+    }
+
+    /** Reads every byte of {@code files} into one reused direct buffer; returns the byte count. */
+    private static long readAll(List<Path> files) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(READ_CHUNK);
+        long total = 0;
+        for (Path f : files) {
+            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
+                int n;
+                do {
+                    buf.clear();
+                    n = ch.read(buf);
+                    total += Math.max(n, 0);
+                } while (n >= 0);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return total;
+    }
+
+    private static long totalBytes(List<Path> files) {
+        long n = 0;
+        for (Path f : files) {
+            try {
+                n += Files.size(f);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return n;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    /** Seconds per loading stage, from the pipeline's progress messages. */
+    private static final class StageTimes implements ProgressListener {
+        private final Map<String, Double> seconds = new LinkedHashMap<>();
+        private String current;
+        private long since;
+
+        @Override
+        public void stage(String message) {
+            end();
+            current = message.replaceFirst("^Loading ", "");
+            since = System.nanoTime();
+        }
+
+        void end() {
+            if (current != null) {
+                seconds.merge(current, (System.nanoTime() - since) / 1e9, Double::sum);
+                current = null;
+            }
+        }
+
+        @Override
+        public String toString() {
+            List<String> parts = new ArrayList<>();
+            seconds.forEach((k, v) -> parts.add(String.format(Locale.ROOT, "%s %.1f s", k, v)));
+            return String.join(", ", parts);
+        }
+    }
+
+    private void seedEngine(NDManager manager) {
+        manager.getEngine().setRandomSeed(Long.hashCode(opt.seed()));
+    }
+
+    private static int alignerScales() {
+        int n = 0;
+        while (Manifest.read("ssr_aligner.json").tensors().containsKey("aligner.processor.to_v." + n + ".weight")) {
+            n++;
+        }
+        return n;
+    }
+
+    private static int visionTokens() {
+        var c = Manifest.read("clip_vit_large_patch14_vision.json").config();
+        int grid = c.get("image_size").getAsInt() / c.get("patch_size").getAsInt();
+        return grid * grid + 1;
+    }
+
+    private static int vaeScaleFactor() {
+        return 1 << (Manifest.read("sd15_vae.json").config().getAsJsonArray("block_out_channels").size() - 1);
+    }
+
+    private static void requireFinite(String what, NDArray a) {
+        if (!Float.isFinite(a.sum().getFloat())) {
+            throw new IllegalStateException(what + " is not finite (random weights out of range?)");
+        }
+    }
+
+    private static void requireFinite(String what, GenerationResult r) {
+        for (float v : r.latents().get(0).data()) {
+            if (!Float.isFinite(v)) {
+                throw new IllegalStateException(what + ": final latents are not finite");
+            }
+        }
+    }
+
+    private static String cpuModel() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) {
+                    return line.substring(line.indexOf(':') + 1).trim();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return System.getProperty("os.arch");
+        }
+        return System.getProperty("os.arch");
+    }
+
+    private static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+}

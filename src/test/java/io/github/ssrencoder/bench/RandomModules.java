@@ -1,0 +1,78 @@
+package io.github.ssrencoder.bench;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.github.ssrencoder.model.AutoencoderKL;
+import io.github.ssrencoder.model.ClipTextConfig;
+import io.github.ssrencoder.model.ClipTextEncoder;
+import io.github.ssrencoder.model.ClipVisionConfig;
+import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.SsrLayers;
+import io.github.ssrencoder.model.UNet2DCondition;
+import io.github.ssrencoder.model.UNetConfig;
+import io.github.ssrencoder.model.VaeConfig;
+import io.github.ssrencoder.nn.Module;
+import io.github.ssrencoder.nn.Parameter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.Map;
+
+/**
+ * Full-size networks built from the manifests' real configs with seeded random float32 weights
+ * ({@link RandomValues}: N(0, 0.02), gains 1 + N(0, 0.02)) — for the per-network figures, which need no weight
+ * file. Each tensor is generated into one reused direct buffer and copied into engine-owned memory.
+ */
+final class RandomModules {
+
+    private static final double SIGMA = 0.02;
+
+    private RandomModules() {
+    }
+
+    static UNet2DCondition unet(NDManager weights, long seed) {
+        return fill(new UNet2DCondition(UNetConfig.read(Manifest.read("sd15_unet.json").configFile())), weights, seed);
+    }
+
+    static SsrLayers ssrLayers(UNet2DCondition unet, NDManager weights, long seed) {
+        return fill(new SsrLayers(unet), weights, seed);
+    }
+
+    static AutoencoderKL vae(NDManager weights, long seed) {
+        return fill(new AutoencoderKL(VaeConfig.read(Manifest.read("sd15_vae.json").configFile())), weights, seed);
+    }
+
+    static ClipTextEncoder textEncoder(NDManager weights, long seed) {
+        return fill(new ClipTextEncoder(ClipTextConfig.read(Manifest.read("sd15_text_encoder.json").configFile())), weights, seed);
+    }
+
+    static ClipVisionEncoder visionEncoder(NDManager weights, long seed) {
+        return fill(new ClipVisionEncoder(ClipVisionConfig.read(Manifest.read("clip_vit_large_patch14_vision.json").configFile())),
+                weights, seed);
+    }
+
+    /** Binds a random value to every parameter of {@code module}, created in {@code weights}. */
+    static <M extends Module> M fill(M module, NDManager weights, long seed) {
+        RandomValues random = new RandomValues(seed, SIGMA);
+        long largest = 0;
+        for (Parameter p : module.namedParameters().values()) {
+            largest = Math.max(largest, Manifest.elements(p.shape()));
+        }
+        ByteBuffer buf = ByteBuffer.allocateDirect(Math.toIntExact(4 * largest)).order(ByteOrder.nativeOrder());
+        for (Map.Entry<String, Parameter> e : module.namedParameters().entrySet()) {
+            long[] shape = e.getValue().shape();
+            int n = Math.toIntExact(Manifest.elements(shape));
+            buf.clear();
+            FloatBuffer floats = buf.asFloatBuffer();
+            random.putFloats(floats, n, RandomValues.isGain(e.getKey(), shape));
+            buf.limit(4 * n);
+            // The engine borrows a direct buffer's memory: copy into memory it owns before the buffer is reused.
+            try (NDArray borrowed = weights.create(buf, new Shape(shape), DataType.FLOAT32)) {
+                e.getValue().set(borrowed.duplicate());
+            }
+        }
+        return module;
+    }
+}
