@@ -131,6 +131,17 @@ public final class AutoencoderKL extends Module {
         return postQuantConv.namedParameters().get("weight").get().getDataType();
     }
 
+    /**
+     * Closes {@code previous} (unless it is the caller's {@code input}) once {@code next} was computed from it:
+     * the decoder's full-resolution activations are the peak memory of a generation.
+     */
+    private static NDArray replace(NDArray previous, NDArray next, NDArray input) {
+        if (previous != input && previous != next) {
+            previous.close();
+        }
+        return next;
+    }
+
     private static void requireChannels(NDArray x, int channels, String what) {
         long[] s = x.getShape().getShape();
         if (s.length != 4 || s[1] != channels) {
@@ -205,9 +216,9 @@ public final class AutoencoderKL extends Module {
             return Scoped.compute(() -> {
                 NDArray h = x;
                 for (ResnetBlock2D r : resnets) {
-                    h = r.forward(h, null);
+                    h = replace(h, r.forward(h, null), x);
                 }
-                return upsampler == null ? h : upsampler.forward(h, null);
+                return upsampler == null ? h : replace(h, upsampler.forward(h, null), x);
             });
         }
     }
@@ -284,10 +295,11 @@ public final class AutoencoderKL extends Module {
                 h = midBlock.forward(h);
                 p.accept("decoder.mid_block", h);
                 for (int i = 0; i < upBlocks.size(); i++) {
-                    h = upBlocks.get(i).forward(h);
+                    h = replace(h, upBlocks.get(i).forward(h), z);
                     p.accept("decoder.up_blocks." + i, h);
                 }
-                return convOut.forward(convNormOut.forwardSilu(h));
+                NDArray normed = replace(h, convNormOut.forwardSilu(h), z);
+                return convOut.forward(normed);
             });
         }
     }

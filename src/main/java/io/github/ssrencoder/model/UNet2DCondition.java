@@ -127,7 +127,8 @@ public final class UNet2DCondition extends Module {
 
     /**
      * Reuses the cross-attention keys and values of unchanged encoder states across calls (a denoising loop);
-     * {@code null} stops. The caller closes the cache.
+     * {@code null} stops. The caller closes the cache. Encoder states are recognised by identity: pass the same
+     * array at every step, already in {@link #computeType()}.
      */
     public void setKeyValueCache(KeyValueCache cache) {
         attentionModules.values().forEach(a -> a.setKeyValueCache(cache));

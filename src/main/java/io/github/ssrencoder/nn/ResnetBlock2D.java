@@ -33,15 +33,27 @@ public final class ResnetBlock2D extends Module {
     /** @param temb [B, temb] or {@code null} when this block has no time embedding */
     public NDArray forward(NDArray x, NDArray temb) {
         return PassTimings.time("resnets", () -> Scoped.compute(() -> {
-            NDArray h = conv1.forward(norm1.forwardSilu(x));
+            // Intermediates are closed as soon as they are consumed: at the VAE's full resolution each is over a
+            // hundred megabytes, and the block's peak memory is what bounds a 512² generation's.
+            NDArray normed = norm1.forwardSilu(x);
+            NDArray h = conv1.forward(normed);
+            normed.close();
             if (timeEmbProj != null) {
                 NDArray t = timeEmbProj.forward(Activations.silu(temb));
                 h = h.addi(t.reshape(t.getShape().get(0), t.getShape().get(1), 1, 1));
             }
-            h = conv2.forward(norm2.forwardSilu(h));
-            NDArray shortcut = convShortcut == null ? x : convShortcut.forward(x);
-            NDArray sum = h.addi(shortcut);
-            return outputScaleFactor == 1f ? sum : sum.divi(outputScaleFactor);
+            normed = norm2.forwardSilu(h);
+            h.close();
+            h = conv2.forward(normed);
+            normed.close();
+            if (convShortcut == null) {
+                h = h.addi(x);
+            } else {
+                NDArray shortcut = convShortcut.forward(x);
+                h = h.addi(shortcut);
+                shortcut.close();
+            }
+            return outputScaleFactor == 1f ? h : h.divi(outputScaleFactor);
         }));
     }
 }

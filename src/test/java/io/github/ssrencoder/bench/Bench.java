@@ -15,6 +15,7 @@ import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.nn.KeyValueCache;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import io.github.ssrencoder.pipeline.GenerationResult;
 import io.github.ssrencoder.pipeline.ProgressListener;
@@ -82,7 +83,7 @@ public final class Bench {
             return;
         }
         EngineRuntime.configureOffline(opt.threads());
-        Device device = EngineRuntime.device(EngineRuntime.DeviceChoice.CPU);
+        Device device = EngineRuntime.device(opt.device());
         Bench bench = new Bench(opt, new BenchReport(System.out), device);
         bench.run();
         System.exit(bench.failures == 0 ? 0 : 1);
@@ -220,8 +221,9 @@ public final class Bench {
                 try (NDManager io = weights.newSubManager()) {
                     NDArray sample = io.randomNormal(new Shape(2, unet.config().inChannels(), latent, latent));
                     long width = unet.config().crossAttentionDim();
-                    NDArray text = io.randomNormal(new Shape(2, textTokens, width));
-                    NDArray ssrStates = io.randomNormal(new Shape(2, textTokens + subjectTokens, width));
+                    NDArray text = UNet2DCondition.typed(io.randomNormal(new Shape(2, textTokens, width)), unet.computeType());
+                    NDArray ssrStates = UNet2DCondition.typed(io.randomNormal(new Shape(2, textTokens + subjectTokens, width)),
+                            unet.computeType());
                     Measurement[] m = measureUnet(unet, ssr, textTokens, sample, text, ssrStates);
                     report.figure("unet_step_" + size, String.format(Locale.ROOT, "UNet step %d² CFG (2×%d×%d², %d tokens)",
                             size, unet.config().inChannels(), latent, textTokens), m[0]);
@@ -239,21 +241,30 @@ public final class Bench {
     private Measurement[] measureUnet(UNet2DCondition unet, SsrLayers ssr, int textTokens, NDArray sample, NDArray text,
                                       NDArray ssrStates) {
         boolean[] checked = {false, false};
-        Runnable plain = () -> {
-            unet.clearSsr();
-            try (NDArray eps = unetStep(unet, sample, TIMESTEP, text)) {
-                checkOnce(checked, 0, "UNet output", eps);
-            }
-        };
-        Runnable withSsr = () -> {
-            unet.setSsr(ssr, 1f, textTokens);
-            try (NDArray eps = unetStep(unet, sample, TIMESTEP, ssrStates)) {
-                checkOnce(checked, 1, "UNet output with SSR", eps);
-            } finally {
+        // As in a generation: the cross-attention keys and values of the (unchanging) encoder states are
+        // projected at the first (warm-up) step and reused by the timed ones; one cache per variant.
+        try (KeyValueCache plainCache = new KeyValueCache(); KeyValueCache ssrCache = new KeyValueCache()) {
+            Runnable plain = () -> {
                 unet.clearSsr();
-            }
-        };
-        return Measurement.interleaved(opt.warmup(), opt.repeats(), List.of(plain, withSsr)).toArray(new Measurement[0]);
+                unet.setKeyValueCache(plainCache);
+                try (NDArray eps = unetStep(unet, sample, TIMESTEP, text)) {
+                    checkOnce(checked, 0, "UNet output", eps);
+                } finally {
+                    unet.setKeyValueCache(null);
+                }
+            };
+            Runnable withSsr = () -> {
+                unet.setSsr(ssr, 1f, textTokens);
+                unet.setKeyValueCache(ssrCache);
+                try (NDArray eps = unetStep(unet, sample, TIMESTEP, ssrStates)) {
+                    checkOnce(checked, 1, "UNet output with SSR", eps);
+                } finally {
+                    unet.setKeyValueCache(null);
+                    unet.clearSsr();
+                }
+            };
+            return Measurement.interleaved(opt.warmup(), opt.repeats(), List.of(plain, withSsr)).toArray(new Measurement[0]);
+        }
     }
 
     private static void checkOnce(boolean[] checked, int i, String what, NDArray a) {
@@ -265,7 +276,9 @@ public final class Bench {
 
     /** One noise prediction of a guided step (batch 2: unconditional and conditional). */
     private static NDArray unetStep(UNet2DCondition unet, NDArray sample, float timestep, NDArray states) {
-        return unet.forward(sample, timestep, states);
+        NDArray eps = unet.forward(sample, timestep, states);
+        eps.get(0, 0, 0, 0).getFloat();
+        return eps;
     }
 
     private void vaeDecode() {
@@ -363,7 +376,7 @@ public final class Bench {
         ProcMemory.resetPeak();
         StageTimes stages = new StageTimes();
         long t0 = System.nanoTime();
-        try (SsrPipeline pipeline = SsrPipeline.open(models.root(), EngineRuntime.DeviceChoice.CPU, opt.threads(), stages)) {
+        try (SsrPipeline pipeline = SsrPipeline.open(models.root(), opt.device(), opt.threads(), stages)) {
             double load = (System.nanoTime() - t0) / 1e9;
             stages.end();
             double loadRss = ProcMemory.peakMiB();

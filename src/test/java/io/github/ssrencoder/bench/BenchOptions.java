@@ -1,5 +1,6 @@
 package io.github.ssrencoder.bench;
 
+import io.github.ssrencoder.nn.EngineRuntime;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -16,13 +17,14 @@ import java.util.Locale;
  * @param genRepeats    timed 25-step generations at 256²
  * @param matmulRepeats timed 2048² matrix products for the peak
  * @param seed          seed of every random weight and input
+ * @param device        where the networks run (CPU by default; GPU needs a CUDA build, see the README)
  */
 record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup, int threads, int steps512,
-                    int genRepeats, int matmulRepeats, long seed) {
+                    int genRepeats, int matmulRepeats, long seed, EngineRuntime.DeviceChoice device) {
 
     static final String USAGE = """
             usage: scripts/bench [--quick] [--json FILE] [--work DIR] [--repeats N] [--warmup N] [--threads N]
-                                 [--steps-512 N] [--gen-repeats N] [--matmul-repeats N] [--seed N]
+                                 [--steps-512 N] [--gen-repeats N] [--matmul-repeats N] [--seed N] [--device cpu|gpu]
               --quick            only the fp32 matmul peak and the 256² figures (a few minutes)
               --json FILE        also write the results as JSON
               --work DIR         where the full-size random models folder is written and reused (target/bench-models)
@@ -31,7 +33,8 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
               --steps-512 N      steps of the 512² generation whose peak memory is measured (2)
               --gen-repeats N    timed 25-step 256² generations (1 with --quick, else 3)
               --matmul-repeats N timed 2048² products for the peak (9)
-              --seed N           seed of the random weights and inputs (42)""";
+              --seed N           seed of the random weights and inputs (42)
+              --device cpu|gpu   where the networks run (cpu; gpu needs the CUDA build: mvn -Pcuda)""";
 
     BenchOptions {
         requireAtLeast("--repeats", repeats, 1);
@@ -54,6 +57,7 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
         Integer genRepeats = null;
         int matmulRepeats = 9;
         long seed = 42;
+        EngineRuntime.DeviceChoice device = EngineRuntime.DeviceChoice.CPU;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--quick")) {
@@ -74,11 +78,12 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
                 case "--gen-repeats" -> genRepeats = integer(a, v);
                 case "--matmul-repeats" -> matmulRepeats = integer(a, v);
                 case "--seed" -> seed = longValue(a, v);
+                case "--device" -> device = EngineRuntime.DeviceChoice.parse(v);
                 default -> throw new IllegalArgumentException("unknown option '" + a + "'");
             }
         }
         return new BenchOptions(quick, json, work, repeats, warmup, threads, steps512,
-                genRepeats != null ? genRepeats : quick ? 1 : 3, matmulRepeats, seed);
+                genRepeats != null ? genRepeats : quick ? 1 : 3, matmulRepeats, seed, device);
     }
 
     private static int integer(String option, String value) {

@@ -1,6 +1,7 @@
 package io.github.ssrencoder.bench;
 
 import ai.djl.ndarray.NDArray;
+import io.github.ssrencoder.nn.EngineRuntime;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -33,15 +34,30 @@ final class RandomModules {
     }
 
     static UNet2DCondition unet(NDManager weights, long seed) {
-        return fill(new UNet2DCondition(UNetConfig.read(Manifest.read("sd15_unet.json").configFile())), weights, seed);
+        return computeType(fill(new UNet2DCondition(UNetConfig.read(Manifest.read("sd15_unet.json").configFile())), weights, seed),
+                weights);
     }
 
     static SsrLayers ssrLayers(UNet2DCondition unet, NDManager weights, long seed) {
-        return fill(new SsrLayers(unet), weights, seed);
+        return computeType(fill(new SsrLayers(unet), weights, seed), weights);
     }
 
     static AutoencoderKL vae(NDManager weights, long seed) {
-        return fill(new AutoencoderKL(VaeConfig.read(Manifest.read("sd15_vae.json").configFile())), weights, seed);
+        return computeType(fill(new AutoencoderKL(VaeConfig.read(Manifest.read("sd15_vae.json").configFile())), weights, seed),
+                weights);
+    }
+
+    /** Converts the weights to the type the pipeline holds them in on this device (half precision on CUDA). */
+    private static <M extends Module> M computeType(M module, NDManager weights) {
+        DataType type = EngineRuntime.computeType(weights.getDevice());
+        if (type != DataType.FLOAT32) {
+            for (Parameter p : module.namedParameters().values()) {
+                NDArray dense = p.get();
+                p.set(dense.toType(type, false));
+                dense.close();
+            }
+        }
+        return module;
     }
 
     static ClipTextEncoder textEncoder(NDManager weights, long seed) {
