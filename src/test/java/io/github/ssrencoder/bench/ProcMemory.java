@@ -1,5 +1,6 @@
 package io.github.ssrencoder.bench;
 
+import com.sun.jna.NativeLibrary;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,9 +24,28 @@ final class ProcMemory {
         }
     }
 
+    /**
+     * Lets go of what earlier figures released, so that a figure's memory does not start from it: a garbage
+     * collection unmaps weight files whose readers are gone (their mapped pages count as resident until then),
+     * and glibc's {@code malloc_trim} hands freed native heap back to the system (a no-op without glibc).
+     */
+    static void releaseFreedMemory() {
+        System.gc();
+        try {
+            NativeLibrary.getInstance("c").getFunction("malloc_trim").invokeInt(new Object[] {0});
+        } catch (RuntimeException | UnsatisfiedLinkError e) {
+            // Another C library: its retained memory stays counted.
+        }
+    }
+
     /** Peak resident memory since the last reset, MiB. */
     static double peakMiB() {
         return fieldMiB("VmHWM");
+    }
+
+    /** Resident pages mapped from files (such as memory-mapped weight files), MiB. */
+    static double fileBackedMiB() {
+        return fieldMiB("RssFile");
     }
 
     /** Current resident memory, MiB. */
