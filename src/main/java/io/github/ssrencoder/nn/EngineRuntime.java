@@ -4,9 +4,6 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import com.sun.jna.Library;
-import com.sun.jna.Native;
-import com.sun.jna.Platform;
 import java.util.Locale;
 import java.util.logging.Logger;
 
@@ -43,42 +40,12 @@ public final class EngineRuntime {
      * A thread count above zero sets the engine's intra-op threads.
      */
     public static void configureOffline(int threads) {
-        preferHugePages();
         setIfAbsent("ai.djl.offline", "true");
         setIfAbsent("OPT_OUT_TRACKING", "true");
         if (threads > 0) {
             System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
             System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         }
-    }
-
-    /**
-     * Asks libtorch (through its {@code THP_MEM_ALLOC_ENABLE} switch, read when it first allocates) to back
-     * large arrays with transparent huge pages: a UNet pass allocates and frees gigabytes, and with 4 KiB pages
-     * the kernel's page faults on fresh memory took a measurable share of it. Linux only; a value already in
-     * the environment is kept (set {@code THP_MEM_ALLOC_ENABLE=0} to turn it off).
-     */
-    private static synchronized void preferHugePages() {
-        if (hugePagesAsked || !Platform.isLinux() || System.getenv(HUGE_PAGES_VARIABLE) != null) {
-            hugePagesAsked = true;
-            return;
-        }
-        hugePagesAsked = true;
-        try {
-            CLibrary.INSTANCE.setenv(HUGE_PAGES_VARIABLE, "1", 0);
-        } catch (LinkageError | RuntimeException e) {
-            LOG.fine(() -> "SSR-Encoder: cannot set " + HUGE_PAGES_VARIABLE + ": " + e);
-        }
-    }
-
-    private static final String HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE";
-    private static boolean hugePagesAsked;
-
-    /** The C library's environment, which native code reads (Java's own view of it is a copy). */
-    private interface CLibrary extends Library {
-        CLibrary INSTANCE = Native.load("c", CLibrary.class);
-
-        int setenv(String name, String value, int overwrite);
     }
 
     private static void setIfAbsent(String key, String value) {

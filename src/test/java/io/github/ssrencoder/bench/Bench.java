@@ -97,16 +97,26 @@ public final class Bench {
         }
         // The pipeline runs first so that its memory figures start from a process that has computed nothing yet.
         BenchModels models = new BenchModels(opt.work());
-        figure("models folder", () -> ensureModels(models));
-        if (models.isComplete(opt.seed())) {
+        if (opt.runs("pipeline") || opt.runs("aligner")) {
+            figure("models folder", () -> ensureModels(models));
+        }
+        if (opt.runs("pipeline") && models.isComplete(opt.seed())) {
             figure("SSR pipeline", () -> pipeline(models));
         }
-        figure("UNet steps", this::unetSteps);
+        if (opt.runs("unet")) {
+            figure("UNet steps", this::unetSteps);
+        }
         if (!opt.quick()) {
-            figure("VAE decode", this::vaeDecode);
-            figure("CLIP vision encoder", this::visionEncode);
-            figure("text encoder", this::textEncode);
-            if (models.isComplete(opt.seed())) {
+            if (opt.runs("vae")) {
+                figure("VAE decode", this::vaeDecode);
+            }
+            if (opt.runs("vision")) {
+                figure("CLIP vision encoder", this::visionEncode);
+            }
+            if (opt.runs("text")) {
+                figure("text encoder", this::textEncode);
+            }
+            if (opt.runs("aligner") && models.isComplete(opt.seed())) {
                 figure("aligner", () -> aligner(models));
             }
         }

@@ -2,6 +2,9 @@ package io.github.ssrencoder.bench;
 
 import io.github.ssrencoder.nn.EngineRuntime;
 import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.Locale;
 
 /**
@@ -20,7 +23,15 @@ import java.util.Locale;
  * @param device        where the networks run (CPU by default; GPU needs a CUDA build, see the README)
  */
 record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup, int threads, int steps512,
-                    int genRepeats, int matmulRepeats, long seed, EngineRuntime.DeviceChoice device) {
+                    int genRepeats, int matmulRepeats, long seed, EngineRuntime.DeviceChoice device, Set<String> only) {
+
+    /** The figure groups {@code --only} can pick. */
+    static final List<String> GROUPS = List.of("pipeline", "unet", "vae", "vision", "text", "aligner");
+
+    /** Whether figure group {@code group} runs ({@code --only} not given, or naming it). */
+    boolean runs(String group) {
+        return only.isEmpty() || only.contains(group);
+    }
 
     static final String USAGE = """
             usage: scripts/bench [--quick] [--json FILE] [--work DIR] [--repeats N] [--warmup N] [--threads N]
@@ -34,7 +45,9 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
               --gen-repeats N    timed 25-step 256² generations (1 with --quick, else 3)
               --matmul-repeats N timed 2048² products for the peak (9)
               --seed N           seed of the random weights and inputs (42)
-              --device cpu|gpu   where the networks run (cpu; gpu needs the CUDA build: mvn -Pcuda)""";
+              --device cpu|gpu   where the networks run (cpu; gpu needs the CUDA build: mvn -Pcuda)
+              --only G,G,…       only these figure groups besides the matmul rate: pipeline (load, generations),
+                                 unet, vae, vision, text, aligner""";
 
     BenchOptions {
         requireAtLeast("--repeats", repeats, 1);
@@ -58,6 +71,7 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
         int matmulRepeats = 9;
         long seed = 42;
         EngineRuntime.DeviceChoice device = EngineRuntime.DeviceChoice.CPU;
+        Set<String> only = new LinkedHashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--quick")) {
@@ -79,11 +93,19 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
                 case "--matmul-repeats" -> matmulRepeats = integer(a, v);
                 case "--seed" -> seed = longValue(a, v);
                 case "--device" -> device = EngineRuntime.DeviceChoice.parse(v);
+                case "--only" -> {
+                    for (String g : v.split(",")) {
+                        if (!GROUPS.contains(g.trim())) {
+                            throw new IllegalArgumentException("--only: unknown figure group '" + g.trim() + "' (use " + GROUPS + ")");
+                        }
+                        only.add(g.trim());
+                    }
+                }
                 default -> throw new IllegalArgumentException("unknown option '" + a + "'");
             }
         }
         return new BenchOptions(quick, json, work, repeats, warmup, threads, steps512,
-                genRepeats != null ? genRepeats : quick ? 1 : 3, matmulRepeats, seed, device);
+                genRepeats != null ? genRepeats : quick ? 1 : 3, matmulRepeats, seed, device, Set.copyOf(only));
     }
 
     private static int integer(String option, String value) {
