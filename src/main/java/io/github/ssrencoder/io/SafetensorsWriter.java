@@ -32,39 +32,10 @@ public final class SafetensorsWriter {
 
     /** Writes the file. */
     public void write(Path file) {
-        JsonObject header = new JsonObject();
-        JsonObject meta = new JsonObject();
-        meta.addProperty("format", "pt");
-        header.add("__metadata__", meta);
-        long offset = 0;
-        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
-            JsonObject t = new JsonObject();
-            t.addProperty("dtype", "F32");
-            JsonArray shape = new JsonArray();
-            for (long d : e.getValue()) {
-                shape.add(d);
-            }
-            t.add("shape", shape);
-            long bytes = 4L * data.get(e.getKey()).length;
-            JsonArray off = new JsonArray();
-            off.add(offset);
-            off.add(offset + bytes);
-            t.add("data_offsets", off);
-            header.add(e.getKey(), t);
-            offset += bytes;
-        }
-        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
-        int pad = (8 - json.length % 8) % 8;
-        byte[] padded = new byte[json.length + pad];
-        System.arraycopy(json, 0, padded, 0, json.length);
-        for (int i = json.length; i < padded.length; i++) {
-            padded[i] = ' ';
-        }
+        byte[] head = header(shapes, "F32", 4);
         AtomicFiles.write(file, out -> {
             DataOutputStream dos = new DataOutputStream(out);
-            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length);
-            dos.write(len.array());
-            dos.write(padded);
+            dos.write(head);
             for (float[] values : data.values()) {
                 ByteBuffer buf = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
                 buf.asFloatBuffer().put(values);
@@ -72,5 +43,43 @@ public final class SafetensorsWriter {
             }
             dos.flush();
         });
+    }
+
+    /**
+     * The start of a safetensors file holding {@code shapes} (in order, contiguous, each element
+     * {@code elementBytes} long, of dtype {@code dtype}): the little-endian header length, then the JSON header
+     * padded with spaces to a multiple of 8 bytes. Tensor data follows it.
+     */
+    public static byte[] header(Map<String, long[]> shapes, String dtype, int elementBytes) {
+        JsonObject header = new JsonObject();
+        JsonObject meta = new JsonObject();
+        meta.addProperty("format", "pt");
+        header.add("__metadata__", meta);
+        long offset = 0;
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            JsonObject t = new JsonObject();
+            t.addProperty("dtype", dtype);
+            JsonArray shape = new JsonArray();
+            long n = 1;
+            for (long d : e.getValue()) {
+                shape.add(d);
+                n *= d;
+            }
+            t.add("shape", shape);
+            JsonArray off = new JsonArray();
+            off.add(offset);
+            off.add(offset + n * elementBytes);
+            t.add("data_offsets", off);
+            header.add(e.getKey(), t);
+            offset += n * elementBytes;
+        }
+        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) / 8 * 8;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(json);
+        while (head.hasRemaining()) {
+            head.put((byte) ' ');
+        }
+        return head.array();
     }
 }

@@ -1,7 +1,5 @@
 package io.github.ssrencoder.bench;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonObject;
 import io.github.ssrencoder.testing.Golden;
 import io.github.ssrencoder.testing.TorchZipWriter;
 import java.io.IOException;
@@ -101,40 +99,12 @@ final class BenchModels {
 
     /** Streams a float16 safetensors file: header first, then each tensor generated chunk by chunk. */
     static void writeHalfSafetensors(Path file, Map<String, long[]> tensors, RandomValues random) throws IOException {
-        JsonObject header = new JsonObject();
-        JsonObject meta = new JsonObject();
-        meta.addProperty("format", "pt");
-        header.add("__metadata__", meta);
-        long offset = 0;
-        for (Map.Entry<String, long[]> e : tensors.entrySet()) {
-            JsonObject t = new JsonObject();
-            t.addProperty("dtype", "F16");
-            JsonArray shape = new JsonArray();
-            for (long d : e.getValue()) {
-                shape.add(d);
-            }
-            t.add("shape", shape);
-            long bytes = 2 * Manifest.elements(e.getValue());
-            JsonArray off = new JsonArray();
-            off.add(offset);
-            off.add(offset + bytes);
-            t.add("data_offsets", off);
-            header.add(e.getKey(), t);
-            offset += bytes;
-        }
-        byte[] json = header.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (json.length + 7) / 8 * 8;
         Path part = file.resolveSibling(file.getFileName() + ".part");
         Files.createDirectories(file.toAbsolutePath().getParent());
         ByteBuffer buf = ByteBuffer.allocateDirect(1 << 23).order(ByteOrder.LITTLE_ENDIAN);
         try (FileChannel ch = FileChannel.open(part, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE)) {
-            ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(padded).put(json);
-            while (head.hasRemaining()) {
-                head.put((byte) ' ');
-            }
-            writeFully(ch, head.flip());
+            writeFully(ch, ByteBuffer.wrap(io.github.ssrencoder.io.SafetensorsWriter.header(tensors, "F16", 2)));
             for (Map.Entry<String, long[]> e : tensors.entrySet()) {
                 boolean gains = RandomValues.isGain(e.getKey(), e.getValue());
                 long left = Manifest.elements(e.getValue());
