@@ -105,18 +105,41 @@ public final class TorchKernels {
         }
     }
 
-    private static IValue run(PtSymbolBlock block, String method, IValue... inputs) {
-        long[] handles = new long[inputs.length];
-        for (int i = 0; i < inputs.length; i++) {
-            handles[i] = inputs[i].getHandle();
-        }
+    /**
+     * Runs one method of the module on {@code args} (arrays, integers as {@code Integer}, floats as
+     * {@code Float}), returning its tensor in {@code out}. Every native value made here is released here.
+     */
+    private static NDArray call(PtSymbolBlock block, String method, NDManager out, Object... args) {
+        IValue[] inputs = new IValue[args.length];
         try {
-            long out = (long) RUN_METHOD.invokeExact(block.getHandle().longValue(), method, handles, true, false);
-            return (IValue) NEW_IVALUE.invoke(out);
+            long[] handles = new long[args.length];
+            for (int i = 0; i < args.length; i++) {
+                Object a = args[i];
+                if (a instanceof NDArray array) {
+                    inputs[i] = IValue.from((PtNDArray) array);
+                } else if (a instanceof Integer n) {
+                    inputs[i] = IValue.from(n.longValue());
+                } else if (a instanceof Float f) {
+                    inputs[i] = IValue.from(f.doubleValue());
+                } else {
+                    throw new IllegalArgumentException("unsupported kernel argument " + a);
+                }
+                handles[i] = inputs[i].getHandle();
+            }
+            long result = (long) RUN_METHOD.invokeExact(block.getHandle().longValue(), method, handles, true, false);
+            try (IValue value = (IValue) NEW_IVALUE.invoke(result)) {
+                return value.toTensor((PtNDManager) out);
+            }
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable e) {
             throw new IllegalStateException(e);
+        } finally {
+            for (IValue v : inputs) {
+                if (v != null) {
+                    v.close();
+                }
+            }
         }
     }
 
@@ -146,29 +169,15 @@ public final class TorchKernels {
      * {@link #convolution} reads it. It is created in {@code w}'s manager.
      */
     public static NDArray packConvolutionWeight(NDArray w, int stride, int padding, NDArray like) {
-        Loaded m = require(w);
-        try (IValue iw = IValue.from((PtNDArray) w);
-             IValue is = IValue.from((long) stride);
-             IValue ip = IValue.from((long) padding);
-             IValue il = IValue.from((PtNDArray) like);
-             IValue out = run(m.block(), "pack_conv", iw, is, ip, il)) {
-            return out.toTensor((PtNDManager) w.getManager());
-        }
+        return call(require(w).block(), "pack_conv", w.getManager(), w, stride, padding, like);
     }
 
     /** A 2-D convolution of NCHW {@code x} with a weight from {@link #packConvolutionWeight}; {@code b} may be null. */
     public static NDArray convolution(NDArray x, NDArray packedWeight, NDArray b, int stride, int padding) {
-        Loaded m = require(x);
-        try (IValue ix = IValue.from((PtNDArray) x);
-             IValue iw = IValue.from((PtNDArray) packedWeight);
-             IValue ib = b == null ? null : IValue.from((PtNDArray) b);
-             IValue is = IValue.from((long) stride);
-             IValue ip = IValue.from((long) padding);
-             IValue out = b == null
-                     ? run(m.block(), "conv_no_bias", ix, iw, is, ip)
-                     : run(m.block(), "conv", ix, iw, ib, is, ip)) {
-            return out.toTensor((PtNDManager) x.getManager());
-        }
+        PtSymbolBlock block = require(x).block();
+        return b == null
+                ? call(block, "conv_no_bias", x.getManager(), x, packedWeight, stride, padding)
+                : call(block, "conv", x.getManager(), x, packedWeight, b, stride, padding);
     }
 
     /**
@@ -176,14 +185,7 @@ public final class TorchKernels {
      * has the query's shape and is created in {@code q}'s manager.
      */
     public static NDArray attention(NDArray q, NDArray k, NDArray v, float scale) {
-        Loaded m = require(q);
-        try (IValue iq = IValue.from((PtNDArray) q);
-             IValue ik = IValue.from((PtNDArray) k);
-             IValue iv = IValue.from((PtNDArray) v);
-             IValue is = IValue.from((double) scale);
-             IValue out = run(m.block(), "attention", iq, ik, iv, is)) {
-            return out.toTensor((PtNDManager) q.getManager());
-        }
+        return call(require(q).block(), "attention", q.getManager(), q, k, v, scale);
     }
 
     /**
@@ -191,28 +193,15 @@ public final class TorchKernels {
      * {@code silu} is set (in place, one pass less than separate operators). The result is in {@code x}'s manager.
      */
     public static NDArray groupNorm(NDArray x, int groups, NDArray w, NDArray b, float eps, boolean silu) {
-        Loaded m = require(x);
-        try (IValue ix = IValue.from((PtNDArray) x);
-             IValue ig = IValue.from((long) groups);
-             IValue iw = IValue.from((PtNDArray) w);
-             IValue ib = IValue.from((PtNDArray) b);
-             IValue ie = IValue.from((double) eps);
-             IValue out = run(m.block(), silu ? "group_norm_silu" : "group_norm", ix, ig, iw, ib, ie)) {
-            return out.toTensor((PtNDManager) x.getManager());
-        }
+        return call(require(x).block(), silu ? "group_norm_silu" : "group_norm", x.getManager(), x, groups, w, b, eps);
     }
 
     /** {@code x·Wᵀ + b} over the last axis of {@code x} ({@code b} may be {@code null}), in {@code x}'s manager. */
     public static NDArray linear(NDArray x, NDArray w, NDArray b) {
-        Loaded m = require(x);
-        try (IValue ix = IValue.from((PtNDArray) x);
-             IValue iw = IValue.from((PtNDArray) w);
-             IValue ib = b == null ? null : IValue.from((PtNDArray) b);
-             IValue out = b == null
-                     ? run(m.block(), "linear_no_bias", ix, iw)
-                     : run(m.block(), "linear", ix, iw, ib)) {
-            return out.toTensor((PtNDManager) x.getManager());
-        }
+        PtSymbolBlock block = require(x).block();
+        return b == null
+                ? call(block, "linear_no_bias", x.getManager(), x, w)
+                : call(block, "linear", x.getManager(), x, w, b);
     }
 
     private static Loaded require(NDArray a) {
@@ -256,11 +245,8 @@ public final class TorchKernels {
             NDArray w = m.arange(20f).reshape(5, 4).div(-7);
             NDArray b = m.arange(5f);
             NDArray expected = x.matMul(w.transpose()).add(b);
-            try (IValue ix = IValue.from((PtNDArray) x); IValue iw = IValue.from((PtNDArray) w); IValue ib = IValue.from((PtNDArray) b);
-                 IValue out = run(block, "linear", ix, iw, ib)) {
-                NDArray actual = out.toTensor((PtNDManager) m);
-                return actual.getShape().equals(expected.getShape()) && actual.sub(expected).abs().max().getFloat() < 1e-4f;
-            }
+            NDArray actual = call(block, "linear", m, x, w, b);
+            return actual.getShape().equals(expected.getShape()) && actual.sub(expected).abs().max().getFloat() < 1e-4f;
         } catch (RuntimeException e) {
             LOG.log(Level.INFO, "SSR-Encoder: oneDNN linear layer unavailable, using the BLAS product: {0}", e.getMessage());
             return false;
@@ -275,13 +261,9 @@ public final class TorchKernels {
             NDArray b = m.arange(8f);
             NDArray expected = ai.djl.nn.convolutional.Conv2d.conv2d(x, w, b, new ai.djl.ndarray.types.Shape(2, 2),
                     new ai.djl.ndarray.types.Shape(1, 1), new ai.djl.ndarray.types.Shape(1, 1), 1).singletonOrThrow();
-            try (IValue iw = IValue.from((PtNDArray) w); IValue is = IValue.from(2L); IValue ip = IValue.from(1L);
-                 IValue ix = IValue.from((PtNDArray) x); IValue ib = IValue.from((PtNDArray) b);
-                 IValue packed = run(block, "pack_conv", iw, is, ip, ix);
-                 IValue out = run(block, "conv", ix, packed, ib, is, ip)) {
-                NDArray actual = out.toTensor((PtNDManager) m);
-                return actual.getShape().equals(expected.getShape()) && actual.sub(expected).abs().max().getFloat() < 1e-4f;
-            }
+            NDArray packed = call(block, "pack_conv", m, w, 2, 1, x);
+            NDArray actual = call(block, "conv", m, x, packed, b, 2, 1);
+            return actual.getShape().equals(expected.getShape()) && actual.sub(expected).abs().max().getFloat() < 1e-4f;
         } catch (RuntimeException e) {
             LOG.log(Level.INFO, "SSR-Encoder: prepacked oneDNN convolution unavailable, using the plain one: {0}", e.getMessage());
             return false;
