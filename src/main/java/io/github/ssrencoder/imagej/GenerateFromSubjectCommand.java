@@ -11,7 +11,7 @@ import org.scijava.plugin.Plugin;
  * image is the mask query when {@code use_roi} is on. Opens {@code SSR - <prompt>} (an RGB stack when several
  * images) and {@code SSR attention - <query>}.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>Generate from Subject", headless = true)
+@Plugin(type = Command.class, label = "Generate from Subject", headless = true)
 public class GenerateFromSubjectCommand extends SsrCommand {
 
     @Parameter(label = "Reference image", required = false)

@@ -15,7 +15,7 @@ import org.scijava.plugin.Plugin;
  * subject weights come from the {@code ssr_scale} selection property or {@code scales=[0.8,1.2]}; see
  * {@link MultiSubjects}.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>Multi-Subject Generate", headless = true)
+@Plugin(type = Command.class, label = "Multi-Subject Generate", headless = true)
 public class MultiSubjectGenerateCommand extends SsrCommand {
 
     @Parameter(label = "Current image", required = false)

@@ -12,7 +12,7 @@ import org.scijava.plugin.Plugin;
  * missing), the device and the thread count; stored in the SciJava preferences. Models loaded with other
  * settings are reloaded on the next run.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>SSR-Encoder Settings...", headless = true,
+@Plugin(type = Command.class, label = "SSR-Encoder Settings...", headless = true,
         initializer = "loadStored")
 public class SettingsCommand extends SsrCommand {
 

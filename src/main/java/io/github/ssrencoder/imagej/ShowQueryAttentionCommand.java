@@ -11,7 +11,7 @@ import org.scijava.plugin.Plugin;
  * heat-map stack {@code SSR attention - <query>} (one slice per token and a mean slice) and, optionally, a
  * copy of the reference with the mean map as a transparent overlay. No denoising runs.
  */
-@Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>Show Query Attention", headless = true)
+@Plugin(type = Command.class, label = "Show Query Attention", headless = true)
 public class ShowQueryAttentionCommand extends SsrCommand {
 
     @Parameter(label = "Reference image", required = false)

@@ -10,6 +10,12 @@ import org.scijava.plugin.Parameter;
  * Common ground of the SSR-Encoder commands: the service, progress in the status bar with Esc/cancel, and
  * one clear message instead of a stack trace when the input or setup is wrong (the command is then cancelled
  * with that message as the reason, and produces no window).
+ *
+ * <p>The commands have no menu path on purpose. The menu entries come from {@code plugins.config} alone
+ * ({@link io.github.ssrencoder.imagej.ij1.SsrIj1Plugin}), which plain ImageJ 1.x and Fiji both read, so a user
+ * sees each entry once, with one dialog, one set of macro keys and one recorded macro text in both; inside
+ * Fiji those entries run on Fiji's own {@link SsrService}. The commands themselves stay for scripts and
+ * headless runs through the {@code CommandService}, with the same parameter names as the macro keys.
  */
 public abstract class SsrCommand extends ContextCommand {
 

@@ -4,7 +4,7 @@ import org.scijava.command.Command;
 import org.scijava.plugin.Plugin;
 
 /** Frees the native memory of the loaded models; the next run loads them again. */
-@Plugin(type = Command.class, menuPath = "Plugins>SSR-Encoder>Unload Models", headless = true)
+@Plugin(type = Command.class, label = "Unload Models", headless = true)
 public class UnloadModelsCommand extends SsrCommand {
 
     @Override
