@@ -128,8 +128,8 @@ public class SsrIj1Plugin implements PlugIn {
         }
     }
 
-    /** Fiji's SciJava service when running inside Fiji, else one of a small context of our own. */
-    static synchronized SsrService service() {
+    /** The service these entries use: Fiji's SciJava one when running inside Fiji, else one of a small context of our own. */
+    public static synchronized SsrService service() {
         Context context = fijiContext();
         if (context == null) {
             if (ownContext == null) {
