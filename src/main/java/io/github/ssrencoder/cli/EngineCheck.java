@@ -8,8 +8,8 @@ import java.util.Arrays;
 
 /**
  * Starts the PyTorch engine offline and computes a small matrix product, printing engine version, device,
- * threads and the result. {@code scripts/check-offline.sh} runs it without network access to prove that
- * nothing is downloaded at start-up.
+ * where libtorch came from, threads and the result. {@code scripts/check-offline.sh} runs it without network
+ * access to prove that nothing is downloaded at start-up.
  */
 public final class EngineCheck {
 
@@ -26,6 +26,7 @@ public final class EngineCheck {
             float[] c = a.matMul(b).toFloatArray();
             System.out.println("engine: PyTorch " + EngineRuntime.engine().getVersion());
             System.out.println("device: " + device);
+            System.out.println("libtorch: " + EngineRuntime.libtorchSource());
             System.out.println("threads: " + System.getProperty("ai.djl.pytorch.num_threads", "default")
                     + " (available processors " + Runtime.getRuntime().availableProcessors() + ")");
             System.out.println("offline: " + System.getProperty("ai.djl.offline"));

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.junit.jupiter.api.Test;
 
@@ -36,8 +37,9 @@ class EngineOfflineTest {
     void deviceNamesParse() {
         assertEquals(EngineRuntime.DeviceChoice.GPU, EngineRuntime.DeviceChoice.parse("cuda"));
         assertEquals(EngineRuntime.DeviceChoice.AUTO, EngineRuntime.DeviceChoice.parse(" Auto "));
+        assertEquals(EngineRuntime.DeviceChoice.MPS, EngineRuntime.DeviceChoice.parse("MPS"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> EngineRuntime.DeviceChoice.parse("tpu"));
-        assertEquals("unknown device 'tpu' (use cpu, gpu or auto)", e.getMessage());
+        assertEquals("unknown device 'tpu' (use cpu, gpu, mps or auto)", e.getMessage());
     }
 
     @Test
@@ -48,6 +50,22 @@ class EngineOfflineTest {
         }
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> EngineRuntime.device(EngineRuntime.DeviceChoice.GPU));
         assertTrue(e.getMessage().contains("pytorch-native-cu"), e.getMessage());
-        assertEquals(Device.cpu(), EngineRuntime.device(EngineRuntime.DeviceChoice.AUTO));
+        if (!EngineRuntime.appleSilicon()) {
+            assertEquals(Device.cpu(), EngineRuntime.device(EngineRuntime.DeviceChoice.AUTO));
+        }
+    }
+
+    @Test
+    void mpsOffAppleSiliconFailsClearlyAndComputesInFloat32() {
+        assertEquals(DataType.FLOAT32, EngineRuntime.computeType(Device.of("mps", -1)));
+        if (EngineRuntime.appleSilicon()) {
+            Device auto = EngineRuntime.device(EngineRuntime.DeviceChoice.AUTO);
+            assertTrue(auto.getDeviceType().equals("mps") || auto.equals(Device.cpu()), auto.toString());
+            return;
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> EngineRuntime.device(EngineRuntime.DeviceChoice.MPS));
+        assertTrue(e.getMessage().startsWith("MPS requested, but MPS is the GPU of Apple silicon Macs and this is "),
+                e.getMessage());
+        assertTrue(e.getMessage().endsWith(": use cpu, gpu or auto"), e.getMessage());
     }
 }
