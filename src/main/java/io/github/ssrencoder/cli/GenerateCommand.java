@@ -90,8 +90,11 @@ final class GenerateCommand implements Callable<Integer> {
     Path job;
     @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
     String shard;
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu or auto (default ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu, mps or auto (default ${DEFAULT-VALUE}).")
     String device;
+    @Option(names = "--libtorch", description = "Folder of an installed libtorch (e.g. torch/lib of a pip install with "
+            + "CUDA) instead of the bundled CPU libtorch.")
+    Path libtorch;
     @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = engine default).")
     int threads;
 
@@ -99,6 +102,9 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (libtorch != null) {
+            EngineRuntime.useLibtorch(libtorch).ifPresent(err::println);
+        }
         List<JobSpec> jobs = selectShard(jobs());
         List<Prepared> prepared = new ArrayList<>();
         for (JobSpec j : jobs) {

@@ -1,5 +1,6 @@
 package io.github.ssrencoder.imagej;
 
+import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
 import java.io.File;
 import java.nio.file.Path;
@@ -9,8 +10,9 @@ import org.scijava.plugin.Plugin;
 
 /**
  * Chooses the models folder (DESIGN §3 layout, checked before it is stored, with a message naming what is
- * missing), the device and the thread count; stored in the SciJava preferences. Models loaded with other
- * settings are reloaded on the next run.
+ * missing), the device, the thread count and optionally an installed libtorch folder (e.g. a CUDA build; empty
+ * = the bundled CPU libtorch); stored in the SciJava preferences. Models loaded with other settings are
+ * reloaded on the next run; another libtorch is used from the engine's next start (a restart once it runs).
  */
 @Plugin(type = Command.class, label = "SSR-Encoder Settings...", headless = true,
         initializer = "loadStored")
@@ -19,11 +21,15 @@ public class SettingsCommand extends SsrCommand {
     @Parameter(label = "Models folder (sd/, image_encoder/, ssr/)", style = "directory", persist = false)
     private File models;
 
-    @Parameter(label = "Device", choices = {"CPU", "GPU"}, persist = false)
+    @Parameter(label = "Device", choices = {"CPU", "GPU", "MPS"}, persist = false)
     private String device;
 
     @Parameter(label = "Threads (0 = default)", min = "0", persist = false)
     private Integer threads;
+
+    @Parameter(label = "libtorch folder (empty = bundled CPU libtorch)", style = "directory", required = false,
+            persist = false)
+    private File libtorch;
 
     /** Fills what the caller did not give with the stored settings. */
     protected void loadStored() {
@@ -32,10 +38,17 @@ public class SettingsCommand extends SsrCommand {
             models = s.models().toFile();
         }
         if (device == null) {
-            device = s.device() == DeviceChoice.GPU ? "GPU" : "CPU";
+            device = switch (s.device()) {
+                case GPU -> "GPU";
+                case MPS -> "MPS";
+                case CPU, AUTO -> "CPU";
+            };
         }
         if (threads == null) {
             threads = s.threads();
+        }
+        if (libtorch == null && s.libtorch() != null) {
+            libtorch = s.libtorch().toFile();
         }
     }
 
@@ -46,7 +59,10 @@ public class SettingsCommand extends SsrCommand {
         }
         Path root = ModelsFolderCheck.validate(models.toPath());
         int n = threads == null ? 0 : threads;
-        ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n));
-        logInfo("SSR-Encoder: models folder " + root + ", " + device + ", threads " + (n == 0 ? "default" : n));
+        Path torch = libtorch == null || libtorch.getPath().isBlank() ? null : EngineRuntime.validateLibtorch(libtorch.toPath());
+        ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n, torch));
+        logInfo("SSR-Encoder: models folder " + root + ", " + device + ", threads " + (n == 0 ? "default" : n)
+                + ", libtorch " + (torch == null ? "bundled" : torch));
+        EngineRuntime.restartNote(torch).ifPresent(this::logWarning);
     }
 }

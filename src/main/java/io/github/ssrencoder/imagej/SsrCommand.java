@@ -58,7 +58,8 @@ public abstract class SsrCommand extends ContextCommand {
         }
     }
 
-    private void logWarning(String message) {
+    /** One warning log line. */
+    protected void logWarning(String message) {
         if (log != null) {
             log.warn(message);
         }

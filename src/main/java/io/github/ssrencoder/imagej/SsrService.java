@@ -1,5 +1,6 @@
 package io.github.ssrencoder.imagej;
 
+import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
 import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectGenerator;
@@ -18,7 +19,8 @@ import org.scijava.service.Service;
  * Keeps the loaded models of one Fiji session: loading Stable Diffusion is slow, so the generator is opened
  * lazily on first use and kept across runs, reopened when the models folder, device or threads change, and
  * closed by {@link #unload()}. Runs are serialised by one lock because a generator holds one set of native
- * weights. Settings live in the SciJava {@link PrefService}.
+ * weights. Settings live in the SciJava {@link PrefService}. The libtorch setting is handed to
+ * {@link EngineRuntime#useLibtorch} before the real pipeline loads (it takes effect when the engine starts).
  */
 @Plugin(type = Service.class)
 public class SsrService extends AbstractService implements SciJavaService {
@@ -32,12 +34,15 @@ public class SsrService extends AbstractService implements SciJavaService {
     private static final String KEY_MODELS = "models";
     private static final String KEY_DEVICE = "device";
     private static final String KEY_THREADS = "threads";
+    private static final String KEY_LIBTORCH = "libtorch";
+    /** The real factory; only it points the engine at the libtorch setting (tests' fakes leave the engine alone). */
+    private static final GeneratorFactory PIPELINE = SsrPipeline::open;
 
     @Parameter
     private PrefService prefs;
 
     private final ReentrantLock lock = new ReentrantLock();
-    private GeneratorFactory factory = SsrPipeline::open;
+    private GeneratorFactory factory = PIPELINE;
     private SubjectGenerator generator;
     private SsrSettings loadedWith;
 
@@ -62,7 +67,9 @@ public class SsrService extends AbstractService implements SciJavaService {
             device = DeviceChoice.CPU;
         }
         int threads = Math.max(0, prefs.getInt(SsrService.class, KEY_THREADS, 0));
-        return new SsrSettings(models.isBlank() ? null : Path.of(models), device, threads);
+        String libtorch = prefs.get(SsrService.class, KEY_LIBTORCH, "");
+        return new SsrSettings(models.isBlank() ? null : Path.of(models), device, threads,
+                libtorch.isBlank() ? null : Path.of(libtorch));
     }
 
     /** Stores {@code s}; the next run reloads the models if they differ from the loaded ones. */
@@ -70,6 +77,7 @@ public class SsrService extends AbstractService implements SciJavaService {
         prefs.put(SsrService.class, KEY_MODELS, s.models() == null ? "" : s.models().toString());
         prefs.put(SsrService.class, KEY_DEVICE, s.device().name().toLowerCase(java.util.Locale.ROOT));
         prefs.put(SsrService.class, KEY_THREADS, s.threads());
+        prefs.put(SsrService.class, KEY_LIBTORCH, s.libtorch() == null ? "" : s.libtorch().toString());
     }
 
     /**
@@ -82,17 +90,20 @@ public class SsrService extends AbstractService implements SciJavaService {
     }
 
     /**
-     * Runs {@code work} with the generator for {@code models} (stored device and threads), loading or
-     * reloading it first when needed. Only one run at a time; others wait.
+     * Runs {@code work} with the generator for {@code models} (stored device, threads and libtorch), loading
+     * or reloading it first when needed. Only one run at a time; others wait.
      */
     public <T> T withGenerator(Path models, Function<SubjectGenerator, T> work) {
         SsrSettings wanted = settings().withModels(models);
         lock.lock();
         try {
-            if (generator != null && !wanted.equals(loadedWith)) {
+            if (generator != null && !serves(loadedWith, wanted)) {
                 unloadLocked();
             }
             if (generator == null) {
+                if (factory == PIPELINE) {
+                    EngineRuntime.useLibtorch(wanted.libtorch()); // logs when it needs a restart to take effect
+                }
                 generator = Objects.requireNonNull(factory.open(models, wanted.device(), wanted.threads()),
                         "the generator factory returned nothing");
                 loadedWith = wanted;
@@ -101,6 +112,11 @@ public class SsrService extends AbstractService implements SciJavaService {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Whether models loaded with {@code loaded} serve {@code wanted}: libtorch changes only when the engine next starts. */
+    private static boolean serves(SsrSettings loaded, SsrSettings wanted) {
+        return loaded != null && loaded.withLibtorch(wanted.libtorch()).equals(wanted);
     }
 
     /** Whether models are loaded now. */

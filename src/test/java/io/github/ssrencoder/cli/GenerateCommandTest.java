@@ -2,6 +2,7 @@ package io.github.ssrencoder.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
@@ -148,5 +149,15 @@ class GenerateCommandTest {
             assertTrue(last.startsWith("ssr: ") && !last.contains("internal error"), args + " → " + r.err());
             assertFalse(Files.exists(tmp.resolve("x.png")), "no output on bad input");
         }
+    }
+
+    @Test
+    void libtorchFolderWithoutLibtorchIsBadInput() {
+        Run r = run("generate", "--models", Golden.tinyA().toString(), "--prompt", "p", "--libtorch", tmp.toString(),
+                "--output", tmp.resolve("x.png").toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().strip().startsWith("ssr: no libtorch in " + tmp.toAbsolutePath().normalize() + ": expected "
+                + System.mapLibraryName("torch") + " there"), r.err());
+        assertNull(System.getProperty("PYTORCH_LIBRARY_PATH"), "nothing is set for a refused folder");
     }
 }

@@ -10,6 +10,8 @@ import io.github.ssrencoder.pipeline.GenerationRequest;
 import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.testing.Golden;
 import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -19,6 +21,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.scijava.command.CommandModule;
+import org.scijava.prefs.PrefService;
 
 class SettingsAndServiceTest {
 
@@ -38,6 +41,48 @@ class SettingsAndServiceTest {
         assertEquals(Golden.tinyA().toAbsolutePath().normalize(), s.models());
         assertEquals(DeviceChoice.GPU, s.device());
         assertEquals(3, s.threads());
+    }
+
+    @Test
+    void libtorchFolderIsValidatedStoredKeptAndCleared(@TempDir Path dir) throws IOException {
+        Path lib = Files.createDirectories(dir.resolve("torch").resolve("lib"));
+        Files.createFile(lib.resolve(System.mapLibraryName("torch"))); // never loaded: the engine is not pointed here
+        CommandModule m = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "device", "MPS", "threads", 0,
+                "libtorch", lib.toFile());
+        assertFalse(m.isCanceled(), m.getCancelReason());
+        SsrSettings s = ctx.service.settings();
+        assertEquals(lib.toAbsolutePath().normalize(), s.libtorch());
+        assertEquals(DeviceChoice.MPS, s.device());
+        PrefService prefs = ctx.context.service(PrefService.class);
+        assertEquals("mps", prefs.get(SsrService.class, "device", ""));
+        assertEquals(lib.toAbsolutePath().normalize().toString(), prefs.get(SsrService.class, "libtorch", ""));
+
+        CommandModule again = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "threads", 2);
+        assertFalse(again.isCanceled(), again.getCancelReason());
+        assertEquals(new SsrSettings(s.models(), DeviceChoice.MPS, 2, s.libtorch()), ctx.service.settings(),
+                "device and libtorch not given: the stored ones stay");
+
+        CommandModule bad = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "libtorch", dir.toFile());
+        assertTrue(bad.isCanceled());
+        assertTrue(bad.getCancelReason().contains("no libtorch in " + dir.toAbsolutePath().normalize() + ": expected "
+                + System.mapLibraryName("torch")), bad.getCancelReason());
+        assertEquals(s.libtorch(), ctx.service.settings().libtorch(), "the previous libtorch folder stays");
+
+        CommandModule cleared = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "libtorch", "");
+        assertFalse(cleared.isCanceled(), cleared.getCancelReason());
+        assertNull(ctx.service.settings().libtorch(), "an empty folder name means the bundled libtorch");
+        assertEquals("", prefs.get(SsrService.class, "libtorch", "x"));
+    }
+
+    @Test
+    void changingOnlyTheLibtorchFolderKeepsTheLoadedModels(@TempDir Path dir) throws IOException {
+        Path models = ctx.service.modelsFor("");
+        ctx.service.withGenerator(models, g -> null);
+        SsrSettings s = ctx.service.settings();
+        ctx.service.saveSettings(s.withLibtorch(dir));
+        ctx.service.withGenerator(models, g -> null);
+        assertEquals(1, ctx.opened.get(), "libtorch changes only when the engine next starts: no reload");
+        assertNull(System.getProperty("PYTORCH_LIBRARY_PATH"), "a fake generator leaves the engine alone");
     }
 
     @Test

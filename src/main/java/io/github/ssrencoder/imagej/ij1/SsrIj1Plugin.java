@@ -16,6 +16,7 @@ import io.github.ssrencoder.imagej.SsrSettings;
 import io.github.ssrencoder.imagej.StatusProgress;
 import io.github.ssrencoder.imagej.SubjectQueries;
 import io.github.ssrencoder.imagej.UserMessages;
+import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import java.nio.file.Path;
@@ -111,8 +112,11 @@ public class SsrIj1Plugin implements PlugIn {
         }
         Path root = ModelsFolderCheck.validate(Path.of(models.trim()));
         DeviceChoice device = DeviceChoice.parse(o.string("device", old.device().name()));
-        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads())));
-        IJ.log("SSR-Encoder: models folder " + root);
+        String libtorch = o.string("libtorch", old.libtorch() == null ? "" : old.libtorch().toString());
+        Path torch = libtorch.isBlank() ? null : EngineRuntime.validateLibtorch(Path.of(libtorch.trim()));
+        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch));
+        IJ.log("SSR-Encoder: models folder " + root + ", libtorch " + (torch == null ? "bundled" : torch));
+        EngineRuntime.restartNote(torch).ifPresent(IJ::log);
     }
 
     private static void show(SsrRuns.Outputs out) {
@@ -215,8 +219,14 @@ public class SsrIj1Plugin implements PlugIn {
             }
             case "settings" -> {
                 gd.addDirectoryField("models", storedModels, 40);
-                gd.addChoice("device", new String[] {"CPU", "GPU"}, stored.device() == DeviceChoice.GPU ? "GPU" : "CPU");
+                gd.addChoice("device", new String[] {"CPU", "GPU", "MPS"}, switch (stored.device()) {
+                    case GPU -> "GPU";
+                    case MPS -> "MPS";
+                    case CPU, AUTO -> "CPU";
+                });
                 gd.addNumericField("threads", stored.threads(), 0);
+                gd.addDirectoryField("libtorch", stored.libtorch() == null ? "" : stored.libtorch().toString(), 40);
+                gd.addMessage("libtorch: an installed libtorch folder (e.g. CUDA); empty = the bundled CPU libtorch");
                 gd.showDialog();
                 if (gd.wasCanceled()) {
                     return null;
@@ -224,6 +234,7 @@ public class SsrIj1Plugin implements PlugIn {
                 values.put("models", gd.getNextString());
                 values.put("device", gd.getNextChoice());
                 values.put("threads", Long.toString(Math.round(gd.getNextNumber())));
+                values.put("libtorch", gd.getNextString());
             }
             default -> {
                 return MacroOptions.of(values);

@@ -16,8 +16,12 @@ import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import io.github.ssrencoder.pipeline.SubjectQuery;
 import io.github.ssrencoder.testing.Golden;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class SsrIj1PluginTest {
 
@@ -92,6 +96,23 @@ class SsrIj1PluginTest {
         assertEquals(4, ctx.service.settings().threads());
         SsrIj1Plugin.run("unload", MacroOptions.parse(""), ctx.service, null);
         assertFalse(ctx.service.isLoaded());
+    }
+
+    @Test
+    void settingsTakeMpsAndALibtorchFolder(@TempDir Path dir) throws IOException {
+        Path lib = Files.createDirectories(dir.resolve("libtorch").resolve("lib"));
+        Files.createFile(lib.resolve(System.mapLibraryName("torch"))); // never loaded: only stored
+        SsrIj1Plugin.run("settings", MacroOptions.parse("models=[" + Golden.tinyA() + "] device=mps threads=0 libtorch=["
+                + lib + "]"), ctx.service, null);
+        assertEquals(DeviceChoice.MPS, ctx.service.settings().device());
+        assertEquals(lib.toAbsolutePath().normalize(), ctx.service.settings().libtorch());
+        var bad = assertThrows(IllegalArgumentException.class, () -> SsrIj1Plugin.run("settings",
+                MacroOptions.parse("libtorch=[" + dir + "]"), ctx.service, null));
+        assertTrue(bad.getMessage().startsWith("no libtorch in " + dir.toAbsolutePath().normalize()), bad.getMessage());
+        SsrIj1Plugin.run("settings", MacroOptions.parse("threads=1"), ctx.service, null);
+        assertEquals(lib.toAbsolutePath().normalize(), ctx.service.settings().libtorch(), "kept when not given");
+        SsrIj1Plugin.run("settings", MacroOptions.parse("libtorch=[]"), ctx.service, null);
+        assertNull(ctx.service.settings().libtorch());
     }
 
     @Test
