@@ -103,7 +103,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (libtorch != null) {
-            EngineRuntime.useLibtorch(libtorch).ifPresent(err::println);
+            EngineRuntime.useLibtorch(libtorch); // logs when environment variables take precedence
         }
         List<JobSpec> jobs = selectShard(jobs());
         List<Prepared> prepared = new ArrayList<>();

@@ -40,6 +40,8 @@ public final class EngineRuntime {
 
     private static final Logger LOG = Logger.getLogger(EngineRuntime.class.getName());
     private static volatile boolean reported;
+    /** Set once {@link #engine()} has returned the engine. */
+    private static volatile boolean started;
 
     /** DJL's variable (environment, else system property) naming a folder that holds libtorch. */
     public static final String LIBRARY_PATH_VARIABLE = "PYTORCH_LIBRARY_PATH";
@@ -98,15 +100,38 @@ public final class EngineRuntime {
     /** The PyTorch engine, started offline. */
     public static Engine engine() {
         configureOffline(0);
+        if (!started) {
+            completeLibraryPath();
+        }
         try {
-            return Engine.getEngine("PyTorch");
+            Engine engine = Engine.getEngine("PyTorch");
+            started = true;
+            return engine;
         } catch (RuntimeException | UnsatisfiedLinkError e) {
             boolean folder = overrideFolder() != null;
             throw new IllegalStateException("cannot start the PyTorch engine with libtorch from " + libtorchSource()
                     + " (native library missing or not loadable: " + e.getMessage() + "); "
                     + (folder ? "that folder must hold a complete libtorch " + bundledVersion()
-                            + " (a CUDA build with its CUDA libraries)"
+                            + " (a CUDA build with the CUDA libraries it links to)"
                             : "is pytorch-native-cpu on the class path?"), e);
+        }
+    }
+
+    /**
+     * When {@code PYTORCH_LIBRARY_PATH} names a libtorch folder but {@code PYTORCH_VERSION} or
+     * {@code PYTORCH_FLAVOR} is not set, sets them as {@link #useLibtorch} would: DJL would otherwise guess
+     * a flavour ({@code cpu-precxx11}, {@code cu128-precxx11}) for which {@code pytorch-jni} has no library.
+     */
+    private static synchronized void completeLibraryPath() {
+        Path folder = overrideFolder();
+        if (folder == null || engineLoaded()) {
+            return;
+        }
+        if (Utils.getEnvOrSystemProperty(VERSION_VARIABLE) == null) {
+            System.setProperty(VERSION_VARIABLE, bundledVersion());
+        }
+        if (Utils.getEnvOrSystemProperty(FLAVOR_VARIABLE) == null) {
+            System.setProperty(FLAVOR_VARIABLE, flavorOf(folder));
         }
     }
 
