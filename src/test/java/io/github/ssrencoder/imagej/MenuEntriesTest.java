@@ -81,7 +81,7 @@ class MenuEntriesTest {
     void sciJavaParameterNamesAreTheMacroKeys() {
         Set<String> macroKeys = Set.of("query", "prompt", "negative_prompt", "scale", "guidance", "steps", "scheduler",
                 "width", "height", "seed", "images", "use_roi", "mask_weight", "framing", "models", "queries", "scales",
-                "overlay", "device", "threads");
+                "overlay", "device", "threads", "libtorch");
         for (CommandInfo c : ssrCommands()) {
             for (ModuleItem<?> item : c.inputs()) {
                 String name = item.getName();
