@@ -31,7 +31,7 @@ public interface Scheduler extends AutoCloseable {
     /**
      * One sampling step: returns the sample for step {@code stepIndex + 1} as a new array in the sample's
      * manager. Steps must be taken in order 0, 1, 2, ... after {@link #setTimesteps}. {@code noise} is drawn
-     * only by ancestral samplers and may be {@code null} for the others.
+     * only by the samplers that add fresh noise (Euler ancestral, LCM) and may be {@code null} for the others.
      */
     NDArray step(NDArray modelOutput, int stepIndex, NDArray sample, NoiseSource noise);
 

@@ -23,6 +23,10 @@ import java.util.List;
  * @param skipPrkSteps PNDM: PLMS only; {@code null} = absent (diffusers then runs Runge-Kutta warm-up steps)
  * @param useKarrasSigmas DPM-Solver++: Karras noise levels
  * @param solverType multistep solver variant as written in the file, {@code null} when absent
+ * @param originalInferenceSteps LCM: length of the distillation schedule its timesteps are taken from;
+ *                               {@code null} = absent (the class default, 50)
+ * @param timestepScaling LCM: factor on the timestep in the boundary-condition scalings; {@code null} = absent
+ *                        (the class default, 10)
  */
 public record SchedulerConfig(
         int numTrainTimesteps,
@@ -35,7 +39,9 @@ public record SchedulerConfig(
         String timestepSpacing,
         Boolean skipPrkSteps,
         boolean useKarrasSigmas,
-        String solverType) {
+        String solverType,
+        Integer originalInferenceSteps,
+        Double timestepScaling) {
 
     static final List<String> BETA_SCHEDULES = List.of("scaled_linear", "linear");
     static final List<String> PREDICTION_TYPES = List.of("epsilon", "v_prediction");
@@ -54,6 +60,21 @@ public record SchedulerConfig(
         if (!(betaStart > 0 && betaEnd > 0 && betaStart < 1 && betaEnd < 1)) {
             throw new IllegalArgumentException("beta_start and beta_end must lie in (0, 1), got " + betaStart + ", " + betaEnd);
         }
+        if (originalInferenceSteps != null && (originalInferenceSteps < 1 || originalInferenceSteps > numTrainTimesteps)) {
+            throw new IllegalArgumentException("original_inference_steps must be between 1 and num_train_timesteps = "
+                    + numTrainTimesteps + ", got " + originalInferenceSteps);
+        }
+        if (timestepScaling != null && !(timestepScaling > 0 && Double.isFinite(timestepScaling))) {
+            throw new IllegalArgumentException("timestep_scaling must be a positive number, got " + timestepScaling);
+        }
+    }
+
+    /** A config without the LCM options (the schedulers other than LCM never read them). */
+    public SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule, int stepsOffset,
+                           Boolean setAlphaToOne, String predictionType, String timestepSpacing, Boolean skipPrkSteps,
+                           boolean useKarrasSigmas, String solverType) {
+        this(numTrainTimesteps, betaStart, betaEnd, betaSchedule, stepsOffset, setAlphaToOne, predictionType, timestepSpacing,
+                skipPrkSteps, useKarrasSigmas, solverType, null, null);
     }
 
     /** The diffusers defaults with the SD1.5 training schedule (what {@code from_config} yields for SD1.5). */
@@ -64,25 +85,31 @@ public record SchedulerConfig(
     /** A copy with another prediction type. */
     public SchedulerConfig withPredictionType(String type) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, stepsOffset, setAlphaToOne, type,
-                timestepSpacing, skipPrkSteps, useKarrasSigmas, solverType);
+                timestepSpacing, skipPrkSteps, useKarrasSigmas, solverType, originalInferenceSteps, timestepScaling);
     }
 
     /** A copy with another timestep spacing ({@code null} = class default). */
     public SchedulerConfig withTimestepSpacing(String spacing) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, stepsOffset, setAlphaToOne,
-                predictionType, spacing, skipPrkSteps, useKarrasSigmas, solverType);
+                predictionType, spacing, skipPrkSteps, useKarrasSigmas, solverType, originalInferenceSteps, timestepScaling);
     }
 
     /** A copy with another beta schedule and range. */
     public SchedulerConfig withBetas(String schedule, double start, double end) {
         return new SchedulerConfig(numTrainTimesteps, start, end, schedule, stepsOffset, setAlphaToOne, predictionType,
-                timestepSpacing, skipPrkSteps, useKarrasSigmas, solverType);
+                timestepSpacing, skipPrkSteps, useKarrasSigmas, solverType, originalInferenceSteps, timestepScaling);
     }
 
     /** A copy with Karras sigmas switched on or off. */
     public SchedulerConfig withKarrasSigmas(boolean karras) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, stepsOffset, setAlphaToOne,
-                predictionType, timestepSpacing, skipPrkSteps, karras, solverType);
+                predictionType, timestepSpacing, skipPrkSteps, karras, solverType, originalInferenceSteps, timestepScaling);
+    }
+
+    /** A copy with another LCM distillation schedule length ({@code null} = class default). */
+    public SchedulerConfig withOriginalInferenceSteps(Integer steps) {
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, stepsOffset, setAlphaToOne,
+                predictionType, timestepSpacing, skipPrkSteps, useKarrasSigmas, solverType, steps, timestepScaling);
     }
 
     /**
@@ -125,6 +152,10 @@ public record SchedulerConfig(
                     ? JsonFiles.getBoolean(file, o, "set_alpha_to_one", false) : null;
             Boolean skipPrk = o.has("skip_prk_steps") && !o.get("skip_prk_steps").isJsonNull()
                     ? JsonFiles.getBoolean(file, o, "skip_prk_steps", false) : null;
+            Integer originalSteps = o.has("original_inference_steps") && !o.get("original_inference_steps").isJsonNull()
+                    ? JsonFiles.getInt(file, o, "original_inference_steps", 0) : null;
+            Double scaling = o.has("timestep_scaling") && !o.get("timestep_scaling").isJsonNull()
+                    ? JsonFiles.getDouble(file, o, "timestep_scaling", 0) : null;
             return new SchedulerConfig(
                     JsonFiles.getInt(file, o, "num_train_timesteps", 1000),
                     JsonFiles.getDouble(file, o, "beta_start", 0.0001),
@@ -136,7 +167,9 @@ public record SchedulerConfig(
                     JsonFiles.getString(file, o, "timestep_spacing", null),
                     skipPrk,
                     JsonFiles.getBoolean(file, o, "use_karras_sigmas", false),
-                    JsonFiles.getString(file, o, "solver_type", null));
+                    JsonFiles.getString(file, o, "solver_type", null),
+                    originalSteps,
+                    scaling);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }

@@ -5,7 +5,7 @@ import java.util.List;
 /** Creates schedulers by their short names. */
 public final class Schedulers {
 
-    private static final List<String> NAMES = List.of("unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m");
+    private static final List<String> NAMES = List.of("unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m", "lcm");
 
     private Schedulers() {
     }
@@ -24,7 +24,7 @@ public final class Schedulers {
         if (name == null || !NAMES.contains(name)) {
             throw new IllegalArgumentException("unknown scheduler '" + name + "' (supported: " + String.join(", ", NAMES) + ")");
         }
-        // ddim, pndm and euler-a have no Karras option in the reference and ignore the key
+        // ddim, pndm, euler-a and lcm have no Karras option in the reference and ignore the key
         if (config.useKarrasSigmas() && (name.equals("euler") || name.equals("unipc"))) {
             throw new IllegalArgumentException("use_karras_sigmas = true is supported only by dpmpp-2m, not by " + name);
         }
@@ -35,6 +35,7 @@ public final class Schedulers {
             case "euler" -> new EulerScheduler(config, false);
             case "euler-a" -> new EulerScheduler(config, true);
             case "dpmpp-2m" -> new DpmSolverMultistepScheduler(config);
+            case "lcm" -> new LcmScheduler(config);
             default -> throw new IllegalStateException(name);
         };
     }

@@ -3,7 +3,7 @@ package io.github.ssrencoder.schedule;
 import ai.djl.ndarray.NDArray;
 
 /**
- * Base of the variance-preserving samplers (DDIM, PNDM, DPM-Solver++, UniPC): their latents start as unit
+ * Base of the variance-preserving samplers (DDIM, PNDM, DPM-Solver++, UniPC, LCM): their latents start as unit
  * Gaussian noise, the denoiser sees the sample unscaled, and they run on integer training timesteps.
  */
 abstract class UnitVarianceScheduler implements Scheduler {
