@@ -65,15 +65,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "30", description = "Denoising steps (default ${DEFAULT-VALUE}).")
     int steps;
     @Option(names = "--scheduler", defaultValue = "unipc",
-            description = "unipc, ddim, pndm, euler, euler-a or dpmpp-2m (default ${DEFAULT-VALUE}).")
+            description = "unipc, ddim, pndm, euler, euler-a, dpmpp-2m or lcm (default ${DEFAULT-VALUE}). "
+                    + "lcm is for LCM-distilled weights (LCM-LoRA): 4 to 8 steps, guidance 1 to 2.")
     String scheduler;
     @Option(names = "--width", defaultValue = "512", description = "Width in pixels, multiple of 8.")
     int width;
     @Option(names = "--height", defaultValue = "512", description = "Height in pixels, multiple of 8.")
     int height;
-    @Option(names = "--seed", description = "Seed of the initial noise (as torch.Generator().manual_seed).")
+    @Option(names = "--seed", description = "Seed of the random generator (as torch.Generator().manual_seed): the initial "
+            + "noise, then the noise euler-a and lcm add at each step. With --init-latents it still seeds that step noise.")
     Long seed;
-    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8].")
+    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8]: "
+            + "the initial noise, instead of drawing it from --seed.")
     Path initLatents;
     @Option(names = "--images", defaultValue = "1", description = "Number of images (default ${DEFAULT-VALUE}).")
     int numImages;

@@ -35,7 +35,7 @@ public class GenerateFromSubjectCommand extends SsrCommand {
     @Parameter(label = "Steps", min = "1", max = "1000")
     private int steps = 30;
 
-    @Parameter(label = "Scheduler", choices = {"unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m"})
+    @Parameter(label = "Scheduler", choices = {"unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m", "lcm"})
     private String scheduler = "unipc";
 
     @Parameter(label = "Width", min = "8", max = "4096", stepSize = "8")

@@ -17,7 +17,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * @param scale          {@code scale}, the SSR attention scale
  * @param guidance       {@code guidance}
  * @param steps          {@code steps}
- * @param scheduler      {@code scheduler}: unipc, ddim, pndm, euler, euler-a or dpmpp-2m
+ * @param scheduler      {@code scheduler}: unipc, ddim, pndm, euler, euler-a, dpmpp-2m or lcm
  * @param width          {@code width}
  * @param height         {@code height}
  * @param seed           {@code seed}; -1 draws a random seed
@@ -27,7 +27,7 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
                                    String scheduler, int width, int height, long seed, int images) {
 
     /** The scheduler choices, default first. */
-    public static final List<String> SCHEDULERS = List.of("unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m");
+    public static final List<String> SCHEDULERS = List.of("unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m", "lcm");
 
     public GenerationParameters {
         prompt = prompt == null ? "" : prompt;

@@ -13,10 +13,12 @@ import java.util.Objects;
  * @param scale          the SSR attention scale (official {@code scale} / {@code set_scale}), 0…10
  * @param guidance       classifier-free guidance scale, 1…50 (≤ 1 disables guidance)
  * @param steps          denoising steps, 1…1000
- * @param scheduler      scheduler name (unipc, ddim, pndm, euler, euler-a, dpmpp-2m)
+ * @param scheduler      scheduler name (unipc, ddim, pndm, euler, euler-a, dpmpp-2m, lcm)
  * @param width          output width in pixels, a positive multiple of 8
  * @param height         output height in pixels, a positive multiple of 8
- * @param seed           seed of the initial noise (as a CPU {@code torch.Generator}), or {@code null} with initLatents
+ * @param seed           seed of the run's generator (as a CPU {@code torch.Generator}): it draws the initial noise
+ *                       unless initLatents is given, then the noise euler-a and lcm add at each step; {@code null}
+ *                       = a random seed
  * @param initLatents    explicit initial noise before scaling by the scheduler's init sigma, or {@code null}; its
  *                       shape [1, C, H/f, W/f] depends on the models and is checked by the pipeline
  * @param numImages      images to generate, 1…64 (their initial noise is one draw of shape [numImages, C, h, w], as diffusers draws it)

@@ -13,7 +13,7 @@ import net.imglib2.type.numeric.ARGBType;
  * @param images     generated RGB images, one per requested image
  * @param latents    final latents, one per image
  * @param attention  A_t2p per subject, in request order
- * @param seed       seed used (null when explicit initial latents were given)
+ * @param seed       seed used (null when explicit initial latents were given without a seed and no step drew noise)
  * @param parameters ordered name → value of every input that determines the result
  */
 public record GenerationResult(List<RandomAccessibleInterval<ARGBType>> images, List<Latents> latents,

@@ -17,6 +17,7 @@ import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.KeyValueCache;
+import io.github.ssrencoder.schedule.NoiseSource;
 import io.github.ssrencoder.schedule.Scheduler;
 import io.github.ssrencoder.schedule.SchedulerConfig;
 import io.github.ssrencoder.schedule.Schedulers;
@@ -28,6 +29,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * SSR-Encoder on Stable Diffusion 1.5: encodes subjects (reference image + text or mask query) into subject
@@ -161,11 +163,21 @@ public final class SsrPipeline implements SubjectGenerator {
     private GenerationResult generateIn(NDManager run, GenerationRequest request, ProgressListener progress) {
         long[] latentShape = latentShape(request);
         Scheduler scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+        // a step count the scheduler refuses (lcm: more than its distillation schedule) fails before any model runs
+        scheduler.setTimesteps(request.steps());
         KeyValueCache keysAndValues = new KeyValueCache();
         unet.setKeyValueCache(keysAndValues);
         try {
             long seed = request.seed() != null ? request.seed() : new SecureRandom().nextLong() & Long.MAX_VALUE;
+            // One generator per run, as diffusers passes one to the pipeline: it draws the initial noise (unless
+            // explicit latents are given) and then the noise euler-a and lcm add at each step, so with explicit
+            // latents the seed still decides those schedulers' results.
             TorchGenerator generator = new TorchGenerator(seed);
+            AtomicBoolean stepNoiseDrawn = new AtomicBoolean();
+            NoiseSource stepNoise = (shape, manager) -> {
+                stepNoiseDrawn.set(true);
+                return generator.randn(shape, manager);
+            };
             progress.stage("Encoding prompt");
             NDArray promptEmbeds = prompts.encode(request.prompt(), "prompt", run, progress);
             NDArray negativeEmbeds = prompts.encode(request.negativePrompt(), "negative prompt", run, progress);
@@ -200,7 +212,7 @@ public final class SsrPipeline implements SubjectGenerator {
                     scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
                 }
                 NDArray noise = allNoise.get(k).expandDims(0);
-                NDArray latents = denoise(run, scheduler, noise, context, request, guided, generator, k, progress);
+                NDArray latents = denoise(run, scheduler, noise, context, request, guided, stepNoise, k, progress);
                 finals.add(new Latents(latents.getShape().getShape(), latents.toFloatArray()));
                 progress.stage("Decoding image " + (k + 1) + " of " + request.numImages());
                 try (NDManager decode = run.newSubManager()) {
@@ -212,8 +224,8 @@ public final class SsrPipeline implements SubjectGenerator {
                 }
                 latents.close();
             }
-            return new GenerationResult(images, finals, maps, request.initLatents() != null && request.seed() == null ? null : seed,
-                    parameters(request, seed));
+            Long usedSeed = request.initLatents() != null && request.seed() == null && !stepNoiseDrawn.get() ? null : seed;
+            return new GenerationResult(images, finals, maps, usedSeed, parameters(request, usedSeed));
         } finally {
             unet.setKeyValueCache(null);
             keysAndValues.close();
@@ -242,7 +254,7 @@ public final class SsrPipeline implements SubjectGenerator {
     }
 
     private NDArray denoise(NDManager run, Scheduler scheduler, NDArray noise, NDArray context, GenerationRequest request,
-                            boolean guided, TorchGenerator generator, int imageIndex, ProgressListener progress) {
+                            boolean guided, NoiseSource stepNoise, int imageIndex, ProgressListener progress) {
         scheduler.setTimesteps(request.steps());
         float[] timesteps = scheduler.timesteps();
         NDArray latents = noise.mul(scheduler.initNoiseSigma());
@@ -269,7 +281,7 @@ public final class SsrPipeline implements SubjectGenerator {
                     guidedEps = eps;
                 }
                 guidedEps.attach(step);
-                next = scheduler.step(guidedEps, i, latents, (shape, m) -> generator.randn(shape, m));
+                next = scheduler.step(guidedEps, i, latents, stepNoise);
                 next.attach(run);
             }
             latents.close();
@@ -279,7 +291,7 @@ public final class SsrPipeline implements SubjectGenerator {
         return latents;
     }
 
-    private Map<String, String> parameters(GenerationRequest r, long seed) {
+    private Map<String, String> parameters(GenerationRequest r, Long seed) {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("prompt", r.prompt());
         p.put("negative_prompt", r.negativePrompt());
@@ -300,7 +312,7 @@ public final class SsrPipeline implements SubjectGenerator {
         p.put("scheduler", r.scheduler());
         p.put("width", Integer.toString(r.width()));
         p.put("height", Integer.toString(r.height()));
-        p.put("seed", r.initLatents() != null && r.seed() == null ? "explicit initial latents" : Long.toString(seed));
+        p.put("seed", seed == null ? "explicit initial latents" : Long.toString(seed));
         p.put("images", Integer.toString(r.numImages()));
         p.put("models", modelsRoot.toString());
         p.put("device", device.toString());
