@@ -228,6 +228,42 @@ class LcmSamplingTest {
         assertTrue(e.getMessage().contains("original_inference_steps") && e.getMessage().contains(file.toString()), e.getMessage());
     }
 
+    /**
+     * With a denoiser returning the true noise (or velocity) of the current sample with respect to a fixed x0,
+     * every step re-noises {@code c_out·x0 + c_skip·x_t} to the next timestep with the drawn noise, and the last
+     * step returns it: the same for epsilon and v prediction.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"epsilon", "v_prediction"})
+    void perfectDenoiserGivesTheBoundaryConditionedCleanLatents(String prediction) {
+        SchedulerConfig c = SchedulerConfig.read(SD15).withPredictionType(prediction);
+        float[] ac = TrainingSchedule.alphasCumprod(c);
+        ai.djl.ndarray.types.Shape shape = new ai.djl.ndarray.types.Shape(1, 4, 6, 5);
+        try (NDManager m = EngineRuntime.newManager(Device.cpu());
+             LcmScheduler s = (LcmScheduler) Schedulers.create("lcm", c)) {
+            s.setTimesteps(4);
+            NDArray x0 = m.randomNormal(shape);
+            NDArray eps = m.randomNormal(shape);
+            NDArray z = m.randomNormal(shape);
+            float[] t = s.timesteps();
+            NDArray sample = x0.mul((float) Math.sqrt(ac[(int) t[0]])).add(eps.mul((float) Math.sqrt(1 - ac[(int) t[0]])));
+            for (int i = 0; i < 4; i++) {
+                int ti = (int) t[i];
+                double a = ac[ti];
+                // the true noise of the current sample with respect to x0
+                NDArray noise = sample.sub(x0.mul((float) Math.sqrt(a))).div((float) Math.sqrt(1 - a));
+                NDArray out = prediction.equals("epsilon") ? noise
+                        : noise.mul((float) Math.sqrt(a)).sub(x0.mul((float) Math.sqrt(1 - a)));
+                NDArray estimate = x0.mul(s.cOut(ti)).add(sample.mul(s.cSkip(ti)));
+                NDArray expected = i == 3 ? estimate
+                        : estimate.mul((float) Math.sqrt(ac[(int) t[i + 1]])).add(z.mul((float) Math.sqrt(1 - ac[(int) t[i + 1]])));
+                NDArray next = s.step(out, i, sample, (sh, manager) -> z.duplicate());
+                Golden.assertClose(prediction + " step " + i, expected, next, 1e-4);
+                sample = next;
+            }
+        }
+    }
+
     @Test
     void intermediateStepsNeedANoiseSource() {
         try (NDManager m = EngineRuntime.newManager(Device.cpu());
