@@ -410,6 +410,7 @@ public final class Bench {
             report.line(String.format(Locale.ROOT, "%-46s %9.2f", "load time / read time", load / read));
             if (!opt.quick()) {
                 generation512(pipeline);
+                fewStepGeneration512(pipeline);
             }
             generation256(pipeline);
         }
@@ -435,6 +436,29 @@ public final class Bench {
                 "peak RSS, load + 512² SSR generation", peak, loadPeak, generationPeak, start, opt.steps512(), s));
     }
 
+    /**
+     * Time to a 512² image: the official 25 UniPC steps against 4 LCM steps (the LCM-LoRA recipe: guidance 1.5, CFG
+     * still on, so a step costs the same; a fused LoRA adds nothing per step), each end to end once, and their ratio.
+     */
+    private void fewStepGeneration512(SsrPipeline pipeline) {
+        double unipc = timedGeneration(pipeline, request(512, GENERATION_STEPS, "unipc", GenerationRequest.DEFAULT_GUIDANCE));
+        double lcm = timedGeneration(pipeline, request(512, 4, "lcm", 1.5));
+        report.put("generation_512_unipc25_s", unipc);
+        report.put("generation_512_lcm4_s", lcm);
+        report.put("generation_512_lcm4_over_unipc25", lcm / unipc);
+        report.line(String.format(Locale.ROOT, "%-46s %9.1f s", "SSR generation 512², 25 UniPC steps", unipc));
+        report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (%.2f× the 25-step time; target ≤ 60 s)",
+                "SSR generation 512², 4 LCM steps", lcm, lcm / unipc));
+    }
+
+    private double timedGeneration(SsrPipeline pipeline, GenerationRequest request) {
+        long t0 = System.nanoTime();
+        GenerationResult r = pipeline.generate(request, ProgressListener.NONE);
+        double s = (System.nanoTime() - t0) / 1e9;
+        requireFinite("512² " + request.scheduler() + " generation", r);
+        return s;
+    }
+
     private void generation256(SsrPipeline pipeline) {
         if (opt.warmup() > 0) {
             pipeline.generate(request(256, 1), ProgressListener.NONE);
@@ -447,9 +471,13 @@ public final class Bench {
     }
 
     private GenerationRequest request(int size, int steps) {
+        return request(size, steps, "unipc", GenerationRequest.DEFAULT_GUIDANCE);
+    }
+
+    private GenerationRequest request(int size, int steps, String scheduler, double guidance) {
         SubjectQuery subject = SubjectQuery.text(referenceImage(512, opt.seed()), QUERY);
-        return new GenerationRequest(List.of(subject), PROMPT, "", GenerationRequest.DEFAULT_SCALE, GenerationRequest.DEFAULT_GUIDANCE,
-                steps, "unipc", size, size, opt.seed(), null, 1);
+        return new GenerationRequest(List.of(subject), PROMPT, "", GenerationRequest.DEFAULT_SCALE, guidance,
+                steps, scheduler, size, size, opt.seed(), null, 1);
     }
 
     /** A seeded noise picture: the encoders' cost does not depend on the content. */
