@@ -16,8 +16,12 @@ import net.razorvine.pickle.Unpickler;
 /**
  * Reads the {@code data.pkl} of a {@code torch.save} zip as a state dict. Only the globals a state dict of
  * tensors needs are resolved ({@code collections.OrderedDict}, {@code torch._utils._rebuild_tensor_v2},
- * {@code torch._utils._rebuild_parameter} and the {@code torch.*Storage} types); any other global, and the
- * opcodes that instantiate arbitrary classes, make loading fail, so a malicious pickle cannot run code.
+ * {@code torch._utils._rebuild_parameter} and the {@code torch.*Storage} types). Every other global, and every
+ * object a pickle would instantiate, becomes an inert placeholder that only records the global's name: nothing is
+ * looked up, called or constructed, so a malicious pickle cannot run code. A training checkpoint
+ * ({@code {"state_dict": ..., "optimizer_states": ..., "callbacks": ...}}) therefore still yields its
+ * {@code state_dict}, whatever else was pickled beside it; a placeholder where a tensor (or the dict) should be
+ * is refused naming the global.
  */
 final class StateDictUnpickler extends Unpickler {
 
@@ -98,6 +102,17 @@ final class StateDictUnpickler extends Unpickler {
         private static final long serialVersionUID = 1L;
     }
 
+    /**
+     * What a global outside the allow-list, or anything built from one, reads as: its name only. Calling it (REDUCE,
+     * NEWOBJ, ...) gives another placeholder, setting its state or items is discarded.
+     */
+    private record Foreign(String global) implements IObjectConstructor {
+        @Override
+        public Object construct(Object[] args) {
+            return this;
+        }
+    }
+
     /** A tensor as rebuilt from the pickle, before the key is known. */
     private record PendingTensor(StorageRef storage, long offset, long[] shape, long[] stride) {
     }
@@ -110,20 +125,34 @@ final class StateDictUnpickler extends Unpickler {
         Object root;
         try {
             root = load(in);
+        } catch (ClassCastException | IllegalStateException | IndexOutOfBoundsException e) {
+            throw new PickleException("malformed pickle: " + e.getMessage());
         } finally {
             close();
+        }
+        if (root instanceof Foreign f) {
+            throw WeightFileException.of(file, "refusing global '" + f.global() + "': the pickle holds such an object, not a "
+                    + "dict of tensors (nothing was run)");
         }
         Map<?, ?> dict = root instanceof Map<?, ?> m ? m : null;
         if (dict == null) {
             throw WeightFileException.of(file, "not a state dict: the pickle holds a " + describe(root) + ", not a dict of tensors");
         }
-        if (dict.size() == 1 && dict.containsKey("state_dict") && dict.get("state_dict") instanceof Map<?, ?> inner) {
+        // A training checkpoint: the weights are its state_dict; global_step, epoch, optimizer states, callbacks... are not.
+        if (dict.get("state_dict") instanceof Map<?, ?> inner) {
             dict = inner;
+        } else if (dict.get("state_dict") instanceof Foreign f) {
+            throw WeightFileException.of(file, "refusing global '" + f.global() + "': 'state_dict' holds such an object, not a "
+                    + "dict of tensors (nothing was run)");
         }
         Map<String, TensorRef> out = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : dict.entrySet()) {
             if (!(e.getKey() instanceof String key)) {
                 throw WeightFileException.of(file, "not a state dict: key " + e.getKey() + " is not a string");
+            }
+            if (e.getValue() instanceof Foreign f) {
+                throw WeightFileException.of(file, "refusing global '" + f.global() + "': '" + key + "' holds such an object, "
+                        + "not a tensor (nothing was run)");
             }
             if (!(e.getValue() instanceof PendingTensor t)) {
                 throw WeightFileException.of(file, "not a state dict of tensors: '" + key + "' holds a " + describe(e.getValue()));
@@ -163,7 +192,7 @@ final class StateDictUnpickler extends Unpickler {
             case Opcodes.BUILD -> {
                 stack.pop();
                 Object target = stack.peek();
-                if (!(target instanceof OrderedDict)) {
+                if (!(target instanceof OrderedDict) && !(target instanceof Foreign)) {
                     throw new PickleException("refusing to set the state of a " + describe(target));
                 }
                 return NO_RETURN_VALUE;
@@ -173,20 +202,81 @@ final class StateDictUnpickler extends Unpickler {
                 stack.add(new LinkedHashMap<Object, Object>());
                 return NO_RETURN_VALUE;
             }
-            case Opcodes.SETITEMS -> {
+            case Opcodes.SETITEMS, Opcodes.APPENDS -> {
                 List<Object> items = stack.pop_all_since_marker();
-                if (items.size() % 2 != 0 || !(stack.peek() instanceof Map<?, ?>)) {
+                Object target = stack.peek();
+                if (target instanceof Foreign) {
+                    return NO_RETURN_VALUE;
+                }
+                if (key == Opcodes.APPENDS) {
+                    if (!(target instanceof List<?>)) {
+                        throw new PickleException("malformed APPENDS");
+                    }
+                    @SuppressWarnings("unchecked")
+                    List<Object> list = (List<Object>) target;
+                    list.addAll(items);
+                    return NO_RETURN_VALUE;
+                }
+                if (items.size() % 2 != 0 || !(target instanceof Map<?, ?>)) {
                     throw new PickleException("malformed SETITEMS");
                 }
                 @SuppressWarnings("unchecked")
-                Map<Object, Object> target = (Map<Object, Object>) stack.peek();
+                Map<Object, Object> map = (Map<Object, Object>) target;
                 for (int i = 0; i < items.size(); i += 2) {
-                    target.put(items.get(i), items.get(i + 1));
+                    map.put(items.get(i), items.get(i + 1));
                 }
                 return NO_RETURN_VALUE;
             }
-            case Opcodes.INST, Opcodes.OBJ, Opcodes.NEWOBJ, Opcodes.NEWOBJ_EX, Opcodes.EXT1, Opcodes.EXT2, Opcodes.EXT4 ->
-                    throw new PickleException("refusing pickle opcode " + key + " (instantiates arbitrary objects)");
+            case Opcodes.SETITEM -> {
+                Object value = stack.pop();
+                Object k = stack.pop();
+                Object target = stack.peek();
+                if (target instanceof Map<?, ?>) {
+                    @SuppressWarnings("unchecked")
+                    Map<Object, Object> map = (Map<Object, Object>) target;
+                    map.put(k, value);
+                } else if (!(target instanceof Foreign)) {
+                    throw new PickleException("malformed SETITEM");
+                }
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.APPEND -> {
+                Object value = stack.pop();
+                Object target = stack.peek();
+                if (target instanceof List<?>) {
+                    @SuppressWarnings("unchecked")
+                    List<Object> list = (List<Object>) target;
+                    list.add(value);
+                } else if (!(target instanceof Foreign)) {
+                    throw new PickleException("malformed APPEND");
+                }
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.INST -> {
+                String module = PickleUtils.readline(input);
+                String name = PickleUtils.readline(input);
+                stack.pop_all_since_marker();
+                stack.add(new Foreign(module + "." + name));
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.OBJ -> {
+                List<Object> items = stack.pop_all_since_marker();
+                stack.add(instanceOf(items.isEmpty() ? null : items.get(0)));
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.NEWOBJ -> {
+                stack.pop();
+                stack.add(instanceOf(stack.pop()));
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.NEWOBJ_EX -> {
+                stack.pop();
+                stack.pop();
+                stack.add(instanceOf(stack.pop()));
+                return NO_RETURN_VALUE;
+            }
+            case Opcodes.EXT1, Opcodes.EXT2, Opcodes.EXT4 ->
+                    throw new PickleException("refusing pickle opcode " + key + " (refers to Python's extension registry)");
             default -> {
                 return super.dispatch(key);
             }
@@ -203,7 +293,7 @@ final class StateDictUnpickler extends Unpickler {
             return new StorageType(dtype);
         }
         if (!ALLOWED_GLOBALS.contains(full)) {
-            throw new PickleException("refusing global '" + full + "' (only tensors, parameters and OrderedDict are allowed)");
+            return new Foreign(full);
         }
         return switch (full) {
             case "collections.OrderedDict" -> (IObjectConstructor) args -> new OrderedDict();
@@ -215,6 +305,11 @@ final class StateDictUnpickler extends Unpickler {
                 return args[0];
             };
         };
+    }
+
+    /** The placeholder for an object of class {@code cls} (never instantiated). */
+    private static Foreign instanceOf(Object cls) {
+        return new Foreign(cls instanceof Foreign f ? f.global() : describe(cls));
     }
 
     private static Object rebuildTensor(Object[] args) {
