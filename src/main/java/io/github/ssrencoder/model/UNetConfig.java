@@ -49,7 +49,11 @@ public record UNetConfig(Integer sampleSize, int inChannels, int outChannels, bo
 
     /** Parses and validates {@code file}. */
     public static UNetConfig read(Path file) {
-        JsonObject o = JsonFiles.readObject(file);
+        return fromJson(file, JsonFiles.readObject(file));
+    }
+
+    /** Validates a config object read from {@code file} (named in errors), e.g. one derived from an original yaml. */
+    public static UNetConfig fromJson(Path file, JsonObject o) {
         String cls = JsonFiles.getString(file, o, "_class_name", "UNet2DConditionModel");
         if (!cls.equals("UNet2DConditionModel")) {
             throw ConfigValues.unsupported(file, "_class_name", cls, "expected UNet2DConditionModel");

@@ -21,7 +21,11 @@ public record VaeConfig(int inChannels, int outChannels, List<Integer> blockOutC
 
     /** Parses and validates {@code file}. */
     public static VaeConfig read(Path file) {
-        JsonObject o = JsonFiles.readObject(file);
+        return fromJson(file, JsonFiles.readObject(file));
+    }
+
+    /** Validates a config object read from {@code file} (named in errors), e.g. one derived from an original yaml. */
+    public static VaeConfig fromJson(Path file, JsonObject o) {
         String cls = JsonFiles.getString(file, o, "_class_name", "AutoencoderKL");
         if (!cls.equals("AutoencoderKL")) {
             throw ConfigValues.unsupported(file, "_class_name", cls, "expected AutoencoderKL");

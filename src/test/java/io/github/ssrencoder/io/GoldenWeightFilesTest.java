@@ -48,7 +48,8 @@ class GoldenWeightFilesTest {
 
     @Test
     void everySafetensorsFileMatchesAnIndependentParse() throws IOException {
-        List<Path> all = files("**.safetensors");
+        // the half-precision single-file checkpoint is widened on loading; SingleFileCheckpointTest covers it
+        List<Path> all = files("**.safetensors").stream().filter(p -> !TINY.relativize(p).startsWith("single-file")).toList();
         assertTrue(all.size() >= 16, "found " + all);
         try (NDManager m = EngineRuntime.newManager(Device.cpu())) {
             for (Path file : all) {

@@ -26,6 +26,9 @@ class ModelCompatibilityTest {
     private static void copyTree(Path from, Path to) throws IOException {
         try (Stream<Path> walk = Files.walk(from)) {
             for (Path p : (Iterable<Path>) walk::iterator) {
+                if (from.relativize(p).startsWith("single-file")) {
+                    continue;
+                }
                 Path target = to.resolve(from.relativize(p).toString());
                 if (Files.isDirectory(p)) {
                     Files.createDirectories(target);
