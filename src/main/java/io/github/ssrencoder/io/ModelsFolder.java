@@ -9,11 +9,18 @@ import java.util.Optional;
 /**
  * The models folder every front end uses (CLI, Fiji preferences, tests, download script):
  * <pre>
- * root/sd/             Stable Diffusion 1.5 in diffusers format
+ * root/sd/             Stable Diffusion 1.5 in diffusers format, or one single-file checkpoint (below)
  * root/image_encoder/  openai/clip-vit-large-patch14
  * root/ssr/            pytorch_model.bin (aligner), pytorch_model_1.bin (UNet SSR layers), optional config.json
  * </pre>
- * {@link #open(Path)} checks the whole layout at once and reports everything that is missing in one message,
+ * Stable Diffusion may also come as one single-file checkpoint in the original (LDM) layout
+ * ({@link SingleFileCheckpoint}): either {@code sd/} holds no {@code model_index.json} but exactly one
+ * {@code <name>.safetensors} or {@code <name>.ckpt} (with an optional {@code <name>.yaml} beside it), or the
+ * checkpoint is named explicitly ({@link #open(Path, Path)}) and {@code sd/} is optional. The text encoder config,
+ * tokenizer and scheduler config then come from {@code sd/text_encoder/config.json}, {@code sd/tokenizer/} and
+ * {@code sd/scheduler/scheduler_config.json} where present, otherwise from {@link Sd15Defaults}.
+ *
+ * <p>{@link #open(Path)} checks the whole layout at once and reports everything that is missing in one message,
  * so a user fixes an incomplete download in one go.
  */
 public final class ModelsFolder {
@@ -27,15 +34,17 @@ public final class ModelsFolder {
     private final Path vaeWeights;
     private final Path textEncoderWeights;
     private final Path imageEncoderWeights;
+    private final Path checkpoint;
 
     private ModelsFolder(Path root, ModelIndex index, Path unetWeights, Path vaeWeights, Path textEncoderWeights,
-                         Path imageEncoderWeights) {
+                         Path imageEncoderWeights, Path checkpoint) {
         this.root = root;
         this.index = index;
         this.unetWeights = unetWeights;
         this.vaeWeights = vaeWeights;
         this.textEncoderWeights = textEncoderWeights;
         this.imageEncoderWeights = imageEncoderWeights;
+        this.checkpoint = checkpoint;
     }
 
     /**
@@ -43,16 +52,34 @@ public final class ModelsFolder {
      * folder and file, or the reason {@code sd/model_index.json} is refused.
      */
     public static ModelsFolder open(Path root) {
+        return open(root, null);
+    }
+
+    /**
+     * As {@link #open(Path)}, with Stable Diffusion's weights from the single-file {@code checkpoint} (when not
+     * {@code null}) instead of {@code sd/}, which is then optional.
+     */
+    public static ModelsFolder open(Path root, Path checkpoint) {
         Path r = root.toAbsolutePath().normalize();
         if (!Files.isDirectory(r)) {
             throw new WeightFileException("models folder " + r + ": " + (Files.exists(r) ? "is not a folder" : "folder not found"));
         }
+        Path single = checkpoint != null ? explicitCheckpoint(checkpoint) : checkpointInSd(r);
         List<String> missing = new ArrayList<>();
         Path unet = null;
         Path vae = null;
         Path text = null;
-        if (requireFolder(r, "sd", "Stable Diffusion 1.5 in diffusers format", missing)) {
-            requireFile(r, "sd/model_index.json", missing);
+        if (single != null) {
+            if (Files.isDirectory(r.resolve("sd/tokenizer"))) {
+                requireFile(r, "sd/tokenizer/vocab.json", missing);
+                requireFile(r, "sd/tokenizer/merges.txt", missing);
+            }
+        } else if (requireFolder(r, "sd", "Stable Diffusion 1.5 in diffusers format, or one single-file checkpoint "
+                + "sd/<name>.safetensors or .ckpt", missing)) {
+            if (!Files.isRegularFile(r.resolve("sd/model_index.json"))) {
+                missing.add("sd/model_index.json (or, instead of a diffusers folder, one single-file checkpoint "
+                        + "sd/<name>.safetensors or .ckpt)");
+            }
             unet = component(r, "sd/unet", UNET_STEM, missing);
             vae = component(r, "sd/vae", UNET_STEM, missing);
             text = component(r, "sd/text_encoder", MODEL_STEM, missing);
@@ -72,8 +99,41 @@ public final class ModelsFolder {
         if (!missing.isEmpty()) {
             throw new WeightFileException("models folder " + r + ": missing " + String.join(", missing ", missing));
         }
-        ModelIndex index = ModelIndex.read(r.resolve("sd").resolve("model_index.json"));
-        return new ModelsFolder(r, index, unet, vae, text, image);
+        ModelIndex index = single == null ? ModelIndex.read(r.resolve("sd").resolve("model_index.json")) : null;
+        return new ModelsFolder(r, index, unet, vae, text, image, single);
+    }
+
+    private static Path explicitCheckpoint(Path checkpoint) {
+        Path c = checkpoint.toAbsolutePath().normalize();
+        if (!Files.isRegularFile(c)) {
+            throw WeightFileException.of(c, Files.isDirectory(c) ? "is a folder, expected a single-file checkpoint" : "file not found");
+        }
+        return c;
+    }
+
+    /** The one checkpoint file in {@code sd/} when {@code sd/} is not a diffusers folder; null otherwise. */
+    private static Path checkpointInSd(Path r) {
+        Path sd = r.resolve("sd");
+        if (!Files.isDirectory(sd) || Files.exists(sd.resolve("model_index.json"))) {
+            return null;
+        }
+        List<Path> found = new ArrayList<>();
+        try (var files = Files.list(sd)) {
+            files.filter(Files::isRegularFile).filter(ModelsFolder::isCheckpointName).sorted().forEach(found::add);
+        } catch (java.io.IOException e) {
+            throw WeightFileException.of(sd, "cannot list: " + e.getMessage(), e);
+        }
+        if (found.size() > 1) {
+            throw WeightFileException.of(sd, "holds " + found.size() + " checkpoint files ("
+                    + String.join(", ", found.stream().map(p -> p.getFileName().toString()).toList())
+                    + "): keep one, or choose one explicitly");
+        }
+        return found.isEmpty() ? null : found.get(0);
+    }
+
+    private static boolean isCheckpointName(Path p) {
+        String n = p.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        return n.endsWith(".safetensors") || n.endsWith(".ckpt");
     }
 
     private static boolean requireFolder(Path r, String rel, String contents, List<String> missing) {
@@ -119,9 +179,34 @@ public final class ModelsFolder {
         return root.resolve("sd");
     }
 
-    /** {@code sd/model_index.json}, parsed. */
+    /** {@code sd/model_index.json}, parsed; {@code null} when Stable Diffusion comes from a single checkpoint file. */
     public ModelIndex modelIndex() {
         return index;
+    }
+
+    /** The single-file checkpoint that supplies Stable Diffusion's weights, when not a diffusers {@code sd/}. */
+    public Optional<Path> checkpoint() {
+        return Optional.ofNullable(checkpoint);
+    }
+
+    /** The text encoder's {@code config.json}: {@code sd/text_encoder/}'s, or SD1.5's for a checkpoint without one. */
+    public Path textEncoderConfig() {
+        return orDefault(textEncoder().resolve("config.json"), Sd15Defaults.textEncoderConfig());
+    }
+
+    /** The scheduler config: {@code sd/scheduler/}'s, or SD1.5's for a checkpoint without one. */
+    public Path schedulerConfig() {
+        return orDefault(scheduler().resolve("scheduler_config.json"), Sd15Defaults.schedulerConfig());
+    }
+
+    /** The tokenizer folder: {@code sd/tokenizer/}, or SD1.5's CLIP tokenizer for a checkpoint without one. */
+    public Path tokenizer() {
+        Path own = sd().resolve("tokenizer");
+        return checkpoint == null || Files.isDirectory(own) ? own : Sd15Defaults.tokenizer();
+    }
+
+    private Path orDefault(Path own, Path bundled) {
+        return checkpoint == null || Files.isRegularFile(own) ? own : bundled;
     }
 
     /** {@code sd/unet/}. */
@@ -139,11 +224,6 @@ public final class ModelsFolder {
         return sd().resolve("text_encoder");
     }
 
-    /** {@code sd/tokenizer/}. */
-    public Path tokenizer() {
-        return sd().resolve("tokenizer");
-    }
-
     /** {@code sd/scheduler/}. */
     public Path scheduler() {
         return sd().resolve("scheduler");
@@ -154,7 +234,7 @@ public final class ModelsFolder {
         return root.resolve("image_encoder");
     }
 
-    /** The UNet weight file found (safetensors preferred). */
+    /** The UNet weight file found (safetensors preferred); {@code null} with a single-file checkpoint. */
     public Path unetWeights() {
         return unetWeights;
     }

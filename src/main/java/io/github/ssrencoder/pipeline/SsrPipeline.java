@@ -6,12 +6,14 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.github.ssrencoder.io.LdmConfig;
 import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipTokenizer;
 import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.SingleFileModels;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
@@ -77,31 +79,68 @@ public final class SsrPipeline implements SubjectGenerator {
 
     /** As {@link #open(Path, EngineRuntime.DeviceChoice, int)}, reporting each loading stage. */
     public static SsrPipeline open(Path modelsRoot, EngineRuntime.DeviceChoice choice, int threads, ProgressListener progress) {
+        return open(modelsRoot, null, false, choice, threads, progress);
+    }
+
+    /**
+     * As {@link #open(Path, EngineRuntime.DeviceChoice, int, ProgressListener)}, with Stable Diffusion's weights
+     * from a single-file checkpoint ({@link ModelsFolder#open(Path, Path)}).
+     *
+     * @param checkpoint a single-file checkpoint replacing {@code sd/}'s weights, or {@code null} for the folder's own
+     *                   (a diffusers {@code sd/}, or the one checkpoint file in {@code sd/})
+     * @param ema        take the UNet's EMA weights from a checkpoint that has them (diffusers' {@code extract_ema})
+     */
+    public static SsrPipeline open(Path modelsRoot, Path checkpoint, boolean ema, EngineRuntime.DeviceChoice choice,
+                                   int threads, ProgressListener progress) {
         EngineRuntime.configureOffline(threads);
-        ModelsFolder folder = ModelsFolder.open(modelsRoot);
+        ModelsFolder folder = ModelsFolder.open(modelsRoot, checkpoint);
+        Path single = folder.checkpoint().orElse(null);
+        if (ema && single == null) {
+            throw new IllegalArgumentException("the EMA option applies to single-file checkpoints; " + folder.sd()
+                    + " is a diffusers folder");
+        }
         Device device = EngineRuntime.device(choice);
         NDManager weights = EngineRuntime.newManager(device);
         try {
+            SingleFileModels sd = null;
+            if (single != null) {
+                progress.stage("Loading " + single.getFileName());
+                sd = SingleFileModels.load(single, folder.textEncoderConfig(), ema, weights);
+            }
             progress.stage("Loading tokenizer and text encoder");
             ClipTokenizer tokenizer = ClipTokenizer.load(folder.tokenizer());
-            ClipTextEncoder textEncoder = ClipTextEncoder.load(folder.textEncoder(), weights);
+            ClipTextEncoder textEncoder = sd != null ? sd.textEncoder() : ClipTextEncoder.load(folder.textEncoder(), weights);
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
             ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
             TokenToPatchAligner aligner = TokenToPatchAligner.load(folder.ssrAligner().getParent(), weights);
             SubjectEncoder subjects = new SubjectEncoder(vision, ClipImageProcessor.defaults(), aligner, prompts);
             progress.stage("Loading UNet");
-            UNet2DCondition unet = UNet2DCondition.load(folder.unet(), weights);
+            UNet2DCondition unet = sd != null ? sd.unet() : UNet2DCondition.load(folder.unet(), weights);
             checkCompatible(folder, textEncoder, vision, aligner, unet);
             SsrLayers ssr = SsrLayers.load(folder.ssrLayers(), unet, weights);
             progress.stage("Loading VAE");
-            AutoencoderKL vae = AutoencoderKL.load(folder.vae(), weights);
-            SchedulerConfig sched = SchedulerConfig.read(folder.scheduler().resolve("scheduler_config.json"));
+            AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
+            SchedulerConfig sched = schedulerConfig(folder);
             return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
         }
+    }
+
+    /**
+     * {@code sd/scheduler/scheduler_config.json}; for a single-file checkpoint without one, SD1.5's with the training
+     * betas and prediction type of the checkpoint's config (as diffusers' {@code from_single_file} derives them).
+     */
+    private static SchedulerConfig schedulerConfig(ModelsFolder folder) {
+        SchedulerConfig config = SchedulerConfig.read(folder.schedulerConfig());
+        Path single = folder.checkpoint().orElse(null);
+        if (single == null || java.nio.file.Files.isRegularFile(folder.scheduler().resolve("scheduler_config.json"))) {
+            return config;
+        }
+        LdmConfig ldm = LdmConfig.forCheckpoint(single);
+        return config.withBetas("scaled_linear", ldm.linearStart(), ldm.linearEnd()).withPredictionType(ldm.predictionType());
     }
 
     /**
@@ -113,7 +152,8 @@ public final class SsrPipeline implements SubjectGenerator {
                                         TokenToPatchAligner aligner, UNet2DCondition unet) {
         int textWidth = text.hiddenSize();
         if (unet.config().crossAttentionDim() != textWidth) {
-            throw io.github.ssrencoder.io.WeightFileException.of(folder.unet().resolve("config.json"), "cross_attention_dim "
+            Path unetSource = folder.checkpoint().orElse(folder.unet().resolve("config.json"));
+            throw io.github.ssrencoder.io.WeightFileException.of(unetSource, "cross_attention_dim "
                     + unet.config().crossAttentionDim() + " does not match the text encoder's hidden size " + textWidth
                     + " (a UNet of another Stable Diffusion version?)");
         }
