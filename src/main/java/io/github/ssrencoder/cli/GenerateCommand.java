@@ -46,6 +46,11 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--models", required = true, description = "Models folder (sd/, image_encoder/, ssr/).")
     Path models;
+    @Option(names = "--checkpoint", description = "Single-file SD1.x checkpoint (.safetensors or .ckpt, original layout; "
+            + "a same-named .yaml beside it describes a non-standard architecture) supplying the weights of sd/.")
+    Path checkpoint;
+    @Option(names = "--ema", description = "Use the checkpoint's EMA copy of the UNet weights (default: the regular weights).")
+    boolean ema;
     @Option(names = "--image", description = "Reference image of the subject.")
     Path image;
     @Option(names = "--query", description = "Text naming the subject to pick (also with --mask).")
@@ -115,18 +120,32 @@ final class GenerateCommand implements Callable<Integer> {
         }
         EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
         ProgressListener progress = new ConsoleProgress(err);
-        try (SsrPipeline pipeline = SsrPipeline.open(models, choice, threads, progress)) {
-            err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
-            for (int i = 0; i < prepared.size(); i++) {
-                if (prepared.size() > 1) {
-                    err.println("ssr: job " + (i + 1) + " of " + prepared.size());
-                }
-                Prepared p = prepared.get(i);
-                GenerationResult result = pipeline.generate(p.request(), progress);
-                writeOutputs(p.job(), p.request().subjects(), result, out);
+        int start = 0;
+        while (start < prepared.size()) {
+            // consecutive jobs on the same weights share one loaded pipeline
+            JobSpec first = prepared.get(start).job();
+            int end = start + 1;
+            while (end < prepared.size() && sameWeights(first, prepared.get(end).job())) {
+                end++;
             }
+            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threads, progress)) {
+                err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
+                for (int i = start; i < end; i++) {
+                    if (prepared.size() > 1) {
+                        err.println("ssr: job " + (i + 1) + " of " + prepared.size());
+                    }
+                    Prepared p = prepared.get(i);
+                    GenerationResult result = pipeline.generate(p.request(), progress);
+                    writeOutputs(p.job(), p.request().subjects(), result, out);
+                }
+            }
+            start = end;
         }
         return 0;
+    }
+
+    private static boolean sameWeights(JobSpec a, JobSpec b) {
+        return java.util.Objects.equals(a.checkpoint(), b.checkpoint()) && a.ema() == b.ema();
     }
 
     /** A job whose inputs were read and validated before any model is loaded. */
@@ -141,7 +160,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--query and --mask need --image (the reference image of the subject)");
         }
         JobSpec flags = new JobSpec(subjects, prompt, negativePrompt, scale, maskWeight, guidance, steps, scheduler, width,
-                height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing);
+                height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema);
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");

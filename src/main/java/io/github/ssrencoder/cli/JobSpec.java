@@ -12,11 +12,13 @@ import java.util.Set;
 /**
  * One generation as described on the command line or in a job file (DESIGN §4). Paths in a job file are
  * relative to the job file. Fields left out take the command-line values, which default as the official
- * inference scripts.
+ * inference scripts. {@code checkpoint} (with {@code ema}) names a single-file checkpoint that supplies Stable
+ * Diffusion's weights instead of the models folder's {@code sd/}.
  */
 record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
-               Path output, Path saveLatents, Path saveAttention, int numImages, String framing) {
+               Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
+               boolean ema) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
@@ -24,7 +26,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
 
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
-            "save_attention", "images", "framing", "jobs");
+            "save_attention", "images", "framing", "checkpoint", "ema", "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
 
     /**
@@ -112,7 +114,9 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 path(file, base, o, "save_latents", d.saveLatents()),
                 path(file, base, o, "save_attention", d.saveAttention()),
                 JsonFiles.getInt(file, o, "images", d.numImages()),
-                JsonFiles.getString(file, o, "framing", d.framing()));
+                JsonFiles.getString(file, o, "framing", d.framing()),
+                path(file, base, o, "checkpoint", d.checkpoint()),
+                JsonFiles.getBoolean(file, o, "ema", d.ema()));
     }
 
     private static Path path(Path file, Path base, JsonObject o, String key, Path fallback) {

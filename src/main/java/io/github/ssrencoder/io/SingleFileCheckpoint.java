@@ -69,16 +69,24 @@ public final class SingleFileCheckpoint implements AutoCloseable {
     public static SingleFileCheckpoint open(Path file, LdmConfig config) {
         TensorSource source = WeightFiles.open(file);
         try {
-            if (source.keys().stream().noneMatch(k -> k.startsWith(UNET_PREFIX))) {
-                boolean diffusers = source.keys().stream().anyMatch(k -> k.startsWith("down_blocks.") || k.startsWith("conv_in."));
-                throw WeightFileException.of(file, "not a Stable Diffusion checkpoint in the original (LDM) layout: no "
-                        + UNET_PREFIX + "* keys" + (diffusers ? " (this looks like one component of a diffusers folder)" : ""));
-            }
-            return new SingleFileCheckpoint(source, config);
+            return of(source, config);
         } catch (RuntimeException e) {
             source.close();
             throw e;
         }
+    }
+
+    /**
+     * Reads an already open tensor source as a single-file checkpoint (closed with it); refuses sources that are not
+     * in the original layout.
+     */
+    public static SingleFileCheckpoint of(TensorSource source, LdmConfig config) {
+        if (source.keys().stream().noneMatch(k -> k.startsWith(UNET_PREFIX))) {
+            boolean diffusers = source.keys().stream().anyMatch(k -> k.startsWith("down_blocks.") || k.startsWith("conv_in."));
+            throw WeightFileException.of(source.file(), "not a Stable Diffusion checkpoint in the original (LDM) layout: no "
+                    + UNET_PREFIX + "* keys" + (diffusers ? " (this looks like one component of a diffusers folder)" : ""));
+        }
+        return new SingleFileCheckpoint(source, config);
     }
 
     /** The checkpoint file. */

@@ -63,6 +63,48 @@ class TorchCheckpointTest {
         FileErrors.assertMentions(openFails(file), "refusing global 'subprocess.check_output'");
     }
 
+    /**
+     * A training checkpoint around {@code stateDict}: step counters, a callback that would run a shell command, an
+     * optimizer and hyper-parameters that would instantiate classes, a defaultdict filled item by item.
+     */
+    private static byte[] trainingCheckpoint(TorchZipWriter weights, Path marker) {
+        Pickle p = new Pickle().proto2().op('}').op('(');
+        p.string("state_dict");
+        weights.stateDict(p);
+        p.string("global_step").integer(1234).string("epoch").integer(5);
+        p.string("callbacks").global("os", "system").string("touch " + marker).op(0x85).op('R');
+        p.string("optimizer_states").op(']').op('(').global("torch.optim.adam", "Adam").op(')').op(0x81)
+                .op('}').op('(').string("lr").integer(1).op('u').op('b').op('e');
+        p.string("hyper_parameters").op('(').string("lr").integer(2).inst("argparse", "Namespace");
+        p.string("loops").global("collections", "defaultdict").global("builtins", "list").op(0x85).op('R')
+                .string("fit").integer(3).op('s');
+        return p.op('u').op('.').bytes();
+    }
+
+    @Test
+    void trainingCheckpointYieldsItsStateDictWithoutBuildingAnythingElse() {
+        Path marker = dir.resolve("executed");
+        TorchZipWriter w = new TorchZipWriter().contiguous("model.w", new long[] {2}, 1f, 2f);
+        Path file = w.write(dir.resolve("train.ckpt"), trainingCheckpoint(w, marker));
+        try (TensorSource src = WeightFiles.open(file); NDManager m = EngineRuntime.newManager(Device.cpu())) {
+            assertEquals(java.util.Set.of("model.w"), src.keys());
+            assertArrayEquals(new float[] {1f, 2f}, src.load("model.w", m).toFloatArray());
+        }
+        assertFalse(Files.exists(marker), "the pickled command must not run");
+    }
+
+    @Test
+    void foreignObjectInsideATrainingStateDictIsRefusedNamingKeyAndGlobal() {
+        Path marker = dir.resolve("executed");
+        byte[] pkl = new Pickle().proto2().op('}').op('(').string("state_dict")
+                .global("collections", "OrderedDict").op(')').op('R').op('(')
+                .string("model.w").global("os", "system").string("touch " + marker).op(0x85).op('R')
+                .op('u').string("global_step").integer(1).op('u').op('.').bytes();
+        Path file = TorchZipWriter.writeZip(dir.resolve("evil.ckpt"), pkl, Map.of());
+        FileErrors.assertMentions(openFails(file), "refusing global 'os.system'", "'model.w'", "nothing was run");
+        assertFalse(Files.exists(marker));
+    }
+
     @Test
     void nonTensorValueIsRefused() {
         byte[] pkl = new Pickle().proto2().op('}').op('(').string("epoch").integer(3).op('u').op('.').bytes();

@@ -72,6 +72,13 @@ public final class TorchZipWriter {
     public byte[] pickle() {
         Pickle p = new Pickle();
         p.proto2();
+        stateDict(p);
+        p.op('.');
+        return p.bytes();
+    }
+
+    /** Emits the {@code OrderedDict} of the tensors added so far (one pickle value, e.g. inside a larger dict). */
+    public Pickle stateDict(Pickle p) {
         p.global("collections", "OrderedDict");
         p.op(')');
         p.op('R');
@@ -99,8 +106,12 @@ public final class TorchZipWriter {
             p.op('R');
         }
         p.op('u');
-        p.op('.');
-        return p.bytes();
+        return p;
+    }
+
+    /** Writes the zip with {@code dataPkl} (e.g. a training checkpoint around {@link #stateDict}) and the storages. */
+    public Path write(Path file, byte[] dataPkl) {
+        return writeZip(file, dataPkl, storages);
     }
 
     /** Writes the zip with the generated pickle. */
@@ -151,6 +162,13 @@ public final class TorchZipWriter {
         /** GLOBAL {@code module\nname\n}. */
         public Pickle global(String module, String name) {
             out.write('c');
+            out.writeBytes((module + "\n" + name + "\n").getBytes(StandardCharsets.US_ASCII));
+            return this;
+        }
+
+        /** INST {@code module\nname\n}: instantiate a class with the arguments since the last MARK. */
+        public Pickle inst(String module, String name) {
+            out.write('i');
             out.writeBytes((module + "\n" + name + "\n").getBytes(StandardCharsets.US_ASCII));
             return this;
         }
