@@ -182,4 +182,73 @@ class ModelsFolderTest {
         Files.writeString(models.resolve("sd/model_index.json"), "{\"architectures\": []}");
         assertTrue(failure().contains("missing '_class_name'"));
     }
+
+    private Path singleFile(String name) {
+        return Golden.tinyA().resolve("single-file").resolve(name);
+    }
+
+    private void replaceSdWithCheckpoint() throws IOException {
+        delete("sd");
+        Files.createDirectories(models.resolve("sd"));
+        Files.copy(singleFile("model.fp16.safetensors"), models.resolve("sd/model.fp16.safetensors"));
+        Files.copy(singleFile("model.fp16.yaml"), models.resolve("sd/model.fp16.yaml"));
+    }
+
+    @Test
+    void sdHoldingOneCheckpointIsASingleFileLayoutWithBundledDefaults() throws IOException {
+        replaceSdWithCheckpoint();
+        ModelsFolder f = ModelsFolder.open(models);
+        Path root = models.toAbsolutePath().normalize();
+        assertEquals(root.resolve("sd/model.fp16.safetensors"), f.checkpoint().orElseThrow());
+        assertEquals(Sd15Defaults.tokenizer(), f.tokenizer());
+        assertEquals(Sd15Defaults.textEncoderConfig(), f.textEncoderConfig());
+        assertEquals(Sd15Defaults.schedulerConfig(), f.schedulerConfig());
+        assertEquals(null, f.modelIndex());
+        assertEquals(null, f.unetWeights());
+    }
+
+    @Test
+    void sdFilesBesideACheckpointAreUsed() throws IOException {
+        replaceSdWithCheckpoint();
+        Path tiny = Golden.tinyA().resolve("sd");
+        Files.createDirectories(models.resolve("sd/text_encoder"));
+        Files.copy(tiny.resolve("text_encoder/config.json"), models.resolve("sd/text_encoder/config.json"));
+        Files.createDirectories(models.resolve("sd/tokenizer"));
+        Files.copy(tiny.resolve("tokenizer/vocab.json"), models.resolve("sd/tokenizer/vocab.json"));
+        Path root = models.toAbsolutePath().normalize();
+        assertTrue(failure().contains("missing sd/tokenizer/merges.txt"));
+        Files.copy(tiny.resolve("tokenizer/merges.txt"), models.resolve("sd/tokenizer/merges.txt"));
+        ModelsFolder f = ModelsFolder.open(models);
+        assertEquals(root.resolve("sd/tokenizer"), f.tokenizer());
+        assertEquals(root.resolve("sd/text_encoder/config.json"), f.textEncoderConfig());
+        assertEquals(Sd15Defaults.schedulerConfig(), f.schedulerConfig());
+    }
+
+    @Test
+    void severalCheckpointsInSdAreRefused() throws IOException {
+        replaceSdWithCheckpoint();
+        Files.copy(singleFile("model.ckpt"), models.resolve("sd/other.ckpt"));
+        String msg = failure();
+        assertTrue(msg.contains("holds 2 checkpoint files (model.fp16.safetensors, other.ckpt)"), msg);
+    }
+
+    @Test
+    void explicitCheckpointReplacesSd() throws IOException {
+        delete("sd");
+        Path ckpt = singleFile("model.ckpt");
+        ModelsFolder f = ModelsFolder.open(models, ckpt);
+        assertEquals(ckpt.toAbsolutePath().normalize(), f.checkpoint().orElseThrow());
+        assertEquals(Sd15Defaults.tokenizer(), f.tokenizer());
+        Path absent = tmp.resolve("absent.safetensors");
+        WeightFileException e = assertThrows(WeightFileException.class, () -> ModelsFolder.open(models, absent));
+        assertEquals(absent.toAbsolutePath() + ": file not found", e.getMessage());
+    }
+
+    @Test
+    void explicitCheckpointKeepsTheDiffusersFolderFiles() {
+        ModelsFolder f = ModelsFolder.open(models, singleFile("model.ckpt"));
+        Path root = models.toAbsolutePath().normalize();
+        assertEquals(root.resolve("sd/tokenizer"), f.tokenizer());
+        assertEquals(root.resolve("sd/scheduler/scheduler_config.json"), f.schedulerConfig());
+    }
 }
