@@ -116,6 +116,39 @@ class GenerateCommandTest {
     }
 
     @Test
+    void checkpointSuppliesTheWeightsOfSd() {
+        Path a = Golden.tinyA();
+        Path lat = tmp.resolve("sd.safetensors");
+        Run r = run("generate", "--models", a.toString(), "--checkpoint", a.resolve("single-file/model.ckpt").toString(),
+                "--prompt", "a red circle on a table", "--steps", "4", "--scheduler", "ddim", "--width", "64", "--height", "64",
+                "--init-latents", initLatents("pipeline_sd_ddim").toString(), "--output", tmp.resolve("sd.png").toString(),
+                "--save-latents", lat.toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_sd_ddim", lat);
+    }
+
+    @Test
+    void jobsNameTheirCheckpointAndEmaChoice() throws Exception {
+        Path a = Golden.tinyA();
+        Files.copy(a.resolve("single-file/model-ema.ckpt"), tmp.resolve("model-ema.ckpt"));
+        Files.copy(a.resolve("single-file/model-ema.yaml"), tmp.resolve("model-ema.yaml"));
+        Files.writeString(tmp.resolve("jobs.json"), """
+                {"steps": 1, "scheduler": "ddim", "width": 64, "height": 64, "seed": 7, "prompt": "one",
+                 "checkpoint": "model-ema.ckpt",
+                 "jobs": [{"output": "regular.png", "save_latents": "regular.safetensors"},
+                          {"output": "ema.png", "save_latents": "ema.safetensors", "ema": true}]}
+                """);
+        Run r = run("generate", "--models", a.toString(), "--job", tmp.resolve("jobs.json").toString());
+        assertEquals(0, r.code(), r.err());
+        try (SafetensorsFile regular = SafetensorsFile.open(tmp.resolve("regular.safetensors"));
+             SafetensorsFile ema = SafetensorsFile.open(tmp.resolve("ema.safetensors"));
+             NDManager m = NDManager.newBaseManager()) {
+            float diff = regular.load("latents", m).sub(ema.load("latents", m)).abs().max().getFloat();
+            assertTrue(diff > 1e-4, "the EMA weights give other latents: " + diff);
+        }
+    }
+
+    @Test
     void jobBatchesAreShardedAcrossArrayTasks() throws Exception {
         Path a = Golden.tinyA();
         Files.writeString(tmp.resolve("jobs.json"), """
@@ -141,6 +174,10 @@ class GenerateCommandTest {
                 List.of("generate", "--models", a.toString(), "--image", tmp.resolve("missing.png").toString(), "--query", "q",
                         "--prompt", "p", "--output", tmp.resolve("x.png").toString()),
                 List.of("generate", "--models", a.toString(), "--prompt", "p", "--steps", "0", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", a.toString(), "--prompt", "p", "--ema", "--steps", "1", "--width", "64",
+                        "--height", "64", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", a.toString(), "--checkpoint", tmp.resolve("missing.ckpt").toString(),
+                        "--prompt", "p", "--steps", "1", "--width", "64", "--height", "64", "--output", tmp.resolve("x.png").toString()),
                 List.of("generate", "--bogus"))) {
             Run r = run(args.toArray(String[]::new));
             assertEquals(2, r.code(), args + " → " + r.err());
