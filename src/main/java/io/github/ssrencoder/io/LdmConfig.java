@@ -124,7 +124,7 @@ public final class LdmConfig {
         Map<?, ?> first = map(file, params.get("first_stage_config"), "model.params.first_stage_config");
         Map<?, ?> dd = map(file, map(file, first.get("params"), "model.params.first_stage_config.params").get("ddconfig"),
                 "model.params.first_stage_config.params.ddconfig");
-        String parameterization = string(file, params, "parameterization", "eps", "model.params");
+        String parameterization = params.get("parameterization") == null ? "eps" : String.valueOf(params.get("parameterization"));
         String prediction = switch (parameterization) {
             case "eps" -> "epsilon";
             case "v" -> "v_prediction";
@@ -321,11 +321,6 @@ public final class LdmConfig {
             throw WeightFileException.of(file, where + "." + key + " must be true or false, got " + v);
         }
         return b;
-    }
-
-    private static String string(Path file, Map<?, ?> m, String key, String fallback, String where) {
-        Object v = m.get(key);
-        return v == null ? fallback : String.valueOf(v);
     }
 
     private static String oneLine(String s) {

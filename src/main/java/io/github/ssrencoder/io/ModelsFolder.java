@@ -76,10 +76,7 @@ public final class ModelsFolder {
             }
         } else if (requireFolder(r, "sd", "Stable Diffusion 1.5 in diffusers format, or one single-file checkpoint "
                 + "sd/<name>.safetensors or .ckpt", missing)) {
-            if (!Files.isRegularFile(r.resolve("sd/model_index.json"))) {
-                missing.add("sd/model_index.json (or, instead of a diffusers folder, one single-file checkpoint "
-                        + "sd/<name>.safetensors or .ckpt)");
-            }
+            requireFile(r, "sd/model_index.json", missing);
             unet = component(r, "sd/unet", UNET_STEM, missing);
             vae = component(r, "sd/vae", UNET_STEM, missing);
             text = component(r, "sd/text_encoder", MODEL_STEM, missing);
@@ -97,7 +94,10 @@ public final class ModelsFolder {
             requireFile(r, "ssr/pytorch_model_1.bin", missing);
         }
         if (!missing.isEmpty()) {
-            throw new WeightFileException("models folder " + r + ": missing " + String.join(", missing ", missing));
+            boolean sdIncomplete = single == null && missing.stream().anyMatch(m -> m.startsWith("sd/") && !m.startsWith("sd/ "));
+            throw new WeightFileException("models folder " + r + ": missing " + String.join(", missing ", missing)
+                    + (sdIncomplete ? "; or, instead of a diffusers folder, sd/ holds one single-file checkpoint "
+                    + "<name>.safetensors or <name>.ckpt" : ""));
         }
         ModelIndex index = single == null ? ModelIndex.read(r.resolve("sd").resolve("model_index.json")) : null;
         return new ModelsFolder(r, index, unet, vae, text, image, single);

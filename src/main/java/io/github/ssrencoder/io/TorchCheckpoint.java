@@ -79,6 +79,9 @@ public final class TorchCheckpoint implements TensorSource {
                 return "legacy (pre-1.6) torch.save format is not supported: re-save it with a recent PyTorch "
                         + "(torch.save(torch.load(f), f)) or convert it to safetensors";
             }
+            if (first == 'P' && in.read() == 'K') {
+                return "truncated or damaged zip archive (its table of contents cannot be read)";
+            }
         } catch (IOException ignored) {
             // fall through to the generic message
         }

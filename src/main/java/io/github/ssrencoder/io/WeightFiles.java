@@ -16,7 +16,10 @@ public final class WeightFiles {
     private WeightFiles() {
     }
 
-    /** Opens a weight file by its content: a zip is a {@code torch.save} checkpoint, anything else safetensors. */
+    /**
+     * Opens a weight file by its content: a zip is a {@code torch.save} checkpoint, anything else safetensors
+     * unless its name says it is a torch file ({@code .bin}, {@code .ckpt}, {@code .pt}, {@code .pth}).
+     */
     public static TensorSource open(Path file) {
         if (!Files.isRegularFile(file)) {
             throw WeightFileException.of(file, Files.isDirectory(file) ? "is a folder, expected a weight file" : "file not found");
@@ -24,7 +27,8 @@ public final class WeightFiles {
         if (isZip(file)) {
             return TorchCheckpoint.open(file);
         }
-        if (file.getFileName().toString().endsWith(".bin")) {
+        String name = file.getFileName().toString();
+        if (name.endsWith(".bin") || name.endsWith(".ckpt") || name.endsWith(".pt") || name.endsWith(".pth")) {
             return TorchCheckpoint.open(file);
         }
         return SafetensorsFile.open(file);

@@ -100,7 +100,8 @@ class ModelsFolderTest {
         Path root = models.toAbsolutePath().normalize();
         assertEquals("models folder " + root + ": missing sd/unet/ (config.json, diffusion_pytorch_model.safetensors or "
                 + "diffusion_pytorch_model.bin), missing sd/tokenizer/merges.txt, missing image_encoder/model.safetensors "
-                + "(or model.fp16.safetensors, pytorch_model.bin, pytorch_model.fp16.bin), missing ssr/pytorch_model_1.bin", msg);
+                + "(or model.fp16.safetensors, pytorch_model.bin, pytorch_model.fp16.bin), missing ssr/pytorch_model_1.bin; or, "
+                + "instead of a diffusers folder, sd/ holds one single-file checkpoint <name>.safetensors or <name>.ckpt", msg);
     }
 
     @Test

@@ -11,6 +11,7 @@ import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonObject;
 import io.github.ssrencoder.io.JsonFiles;
 import io.github.ssrencoder.io.LdmConfig;
+import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.io.SingleFileCheckpoint;
 import io.github.ssrencoder.io.TensorInfo;
 import io.github.ssrencoder.io.TensorSource;
@@ -19,6 +20,7 @@ import io.github.ssrencoder.io.WeightFiles;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.testing.FileErrors;
 import io.github.ssrencoder.testing.Golden;
+import io.github.ssrencoder.testing.SafetensorsWriter;
 import io.github.ssrencoder.testing.TorchZipWriter;
 import io.github.ssrencoder.testing.TorchZipWriter.Pickle;
 import java.io.IOException;
@@ -149,6 +151,40 @@ class SingleFileModelsTest {
         SingleFileModels ok = SingleFileModels.load(file("model.fp16.safetensors"), textConfig(), false, weights);
         assertTrue(liveArrays() > before + 900, "the count sees loaded weights: " + liveArrays());
         assertEquals(8, ok.vae().config().normNumGroups());
+    }
+
+    @Test
+    void bfloat16CheckpointLoadsItsValuesWidened() throws IOException {
+        Path bf16 = dir.resolve("model.bf16.safetensors");
+        String key = "first_stage_model.decoder.mid.attn_1.proj_out.weight";
+        float[] expected = null;
+        SafetensorsWriter writer = new SafetensorsWriter();
+        try (SafetensorsFile f16 = SafetensorsFile.open(file("model.fp16.safetensors")); NDManager m = weights.newSubManager()) {
+            for (String k : f16.keys()) {
+                NDArray a = f16.load(k, m);
+                long[] shape = a.getShape().getShape();
+                if (f16.info(k).dtype() == io.github.ssrencoder.io.DType.I64) {
+                    writer.addI64(k, shape, a.toLongArray());
+                    continue;
+                }
+                float[] v = a.toFloatArray();
+                int[] bits = new int[v.length];
+                for (int i = 0; i < v.length; i++) {
+                    bits[i] = Float.floatToRawIntBits(v[i]) >>> 16;
+                    v[i] = Float.intBitsToFloat(bits[i] << 16);
+                }
+                writer.addShorts(k, "BF16", shape, bits);
+                if (k.equals(key)) {
+                    expected = v;
+                }
+            }
+        }
+        writer.write(bf16);
+        Files.copy(file("model.fp16.yaml"), dir.resolve("model.bf16.yaml"));
+        SingleFileModels models = SingleFileModels.load(bf16, textConfig(), false, weights);
+        NDArray loaded = models.vae().namedParameters().get("decoder.mid_block.attentions.0.to_out.0.weight").get();
+        assertEquals(2, loaded.getShape().dimension());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expected, loaded.toFloatArray());
     }
 
     @Test
