@@ -3,6 +3,7 @@ package io.github.ssrencoder.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -72,6 +73,31 @@ public final class Conv2d extends Module {
             w.close();
         }
         return packed;
+    }
+
+    /** Whether the bound weight is the prepacked (opaque) one that {@link #forward} made from the dense weight. */
+    public synchronized boolean weightIsPacked() {
+        return packed != null && weight.isSet() && weight.get() == packed;
+    }
+
+    /**
+     * A dense [out, in, 1, 1] copy of a prepacked 1×1 weight, made in {@code manager}. The blocked layout cannot
+     * be read back directly, so the identity is convolved instead: an input [1, in, 1, in] with channel c set only at
+     * position c gives W[o, c] at output (o, c), each a single product with 1, i.e. the weight bit for bit.
+     */
+    public synchronized NDArray unpackedWeight(NDManager manager) {
+        long[] ws = weight.shape();
+        if (!weightIsPacked() || ws[2] != 1 || ws[3] != 1 || strideSize != 1 || paddingSize != 0) {
+            throw new IllegalStateException("only a prepacked 1×1 convolution weight is unpacked");
+        }
+        try (NDManager scratch = manager.newSubManager()) {
+            NDArray identity = scratch.eye((int) ws[1]).reshape(1, ws[1], 1, ws[1]);
+            NDArray columns = TorchKernels.convolution(identity, packed, null, 1, 0);
+            columns.attach(scratch);
+            NDArray dense = columns.reshape(ws[0], ws[1], 1, 1).duplicate();
+            dense.attach(manager);
+            return dense;
+        }
     }
 
     private NDArray convolve(NDArray x, NDArray w) {

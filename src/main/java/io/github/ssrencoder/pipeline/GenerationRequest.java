@@ -22,10 +22,11 @@ import java.util.Objects;
  * @param initLatents    explicit initial noise before scaling by the scheduler's init sigma, or {@code null}; its
  *                       shape [1, C, H/f, W/f] depends on the models and is checked by the pipeline
  * @param numImages      images to generate, 1…64 (their initial noise is one draw of shape [numImages, C, h, w], as diffusers draws it)
+ * @param loras          LoRAs fused into the UNet and text encoder for this run, in order (empty for none)
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
-                                Latents initLatents, int numImages) {
+                                Latents initLatents, int numImages, List<Lora> loras) {
 
     public static final double DEFAULT_SCALE = 1.0;
     public static final double DEFAULT_GUIDANCE = 7.5;
@@ -35,6 +36,7 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
 
     public GenerationRequest {
         subjects = List.copyOf(Objects.requireNonNull(subjects, "subjects"));
+        loras = loras == null ? List.of() : List.copyOf(loras);
         prompt = prompt == null ? "" : prompt;
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         scheduler = scheduler == null || scheduler.isBlank() ? DEFAULT_SCHEDULER : scheduler;
@@ -58,6 +60,19 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                 throw new IllegalArgumentException("explicit initial latents generate exactly one image");
             }
         }
+    }
+
+    /** A request without LoRAs. */
+    public GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale, double guidance,
+                             int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages) {
+        this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
+                List.of());
+    }
+
+    /** This request with {@code loras} instead of its own. */
+    public GenerationRequest withLoras(List<Lora> loras) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras);
     }
 
     private static void requireRange(String what, double v, double lo, double hi) {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.ssrencoder.io.LdmConfig;
+import io.github.ssrencoder.io.LoraFile;
 import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipImageProcessor;
@@ -19,6 +20,7 @@ import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.KeyValueCache;
+import io.github.ssrencoder.nn.LoraFusion;
 import io.github.ssrencoder.schedule.NoiseSource;
 import io.github.ssrencoder.schedule.Scheduler;
 import io.github.ssrencoder.schedule.SchedulerConfig;
@@ -50,11 +52,17 @@ public final class SsrPipeline implements SubjectGenerator {
     private final SsrLayers ssrLayers;
     private final AutoencoderKL vae;
     private final SchedulerConfig schedulerConfig;
+    private final ClipTextEncoder textEncoder;
+    private final LoraFusion unetLoras;
+    private final LoraFusion textLoras;
     private final Object lock = new Object();
+    /** The LoRAs fused now; a run asking for the same list (files and weights) fuses nothing. */
+    private List<Lora> fusedLoras = List.of();
     private boolean closed;
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
-                        UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig) {
+                        UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
+                        ClipTextEncoder textEncoder) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -64,6 +72,9 @@ public final class SsrPipeline implements SubjectGenerator {
         this.ssrLayers = ssrLayers;
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
+        this.textEncoder = textEncoder;
+        this.unetLoras = new LoraFusion(unet, weights);
+        this.textLoras = new LoraFusion(textEncoder, weights);
     }
 
     /**
@@ -122,7 +133,7 @@ public final class SsrPipeline implements SubjectGenerator {
             progress.stage("Loading VAE");
             AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
             SchedulerConfig sched = schedulerConfig(folder);
-            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched);
+            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched, textEncoder);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
@@ -178,18 +189,58 @@ public final class SsrPipeline implements SubjectGenerator {
     public GenerationResult generate(GenerationRequest request, ProgressListener progress) {
         synchronized (lock) {
             ensureOpen();
+            fuseLoras(request.loras(), progress);
             try (NDManager run = weights.newSubManager()) {
                 return generateIn(run, request, progress);
             }
         }
     }
 
+    /** The query's attention maps, with the text encoder as the last run left it (with that run's LoRAs fused). */
     @Override
     public AttentionMaps attention(SubjectQuery query, ProgressListener progress) {
         synchronized (lock) {
             ensureOpen();
             try (NDManager run = weights.newSubManager()) {
                 return subjects.encode(List.of(query), run, weights, progress).get(0).attention();
+            }
+        }
+    }
+
+    /**
+     * Fuses {@code loras} into the UNet and the text encoder (as the official SSR code must: {@code fuse_lora}
+     * after loading, see the golden README), replacing the LoRAs fused before; nothing is done when the list
+     * equals the fused one. Every file is read and checked before any weight changes; if fusing fails the
+     * networks are restored to their original weights.
+     */
+    private void fuseLoras(List<Lora> loras, ProgressListener progress) {
+        if (loras.equals(fusedLoras)) {
+            return;
+        }
+        progress.stage(loras.isEmpty() ? "Removing LoRA weights" : "Fusing LoRA weights");
+        Map<String, Map<String, long[]>> targets = Map.of(
+                LoraFile.UNET, LoraFusion.targets(unet), LoraFile.TEXT_ENCODER, LoraFusion.targets(textEncoder));
+        try (NDManager files = weights.newSubManager()) {
+            List<LoraFusion.Scaled> unetLayers = new ArrayList<>();
+            List<LoraFusion.Scaled> textLayers = new ArrayList<>();
+            for (Lora lora : loras) {
+                for (LoraFile.Layer layer : LoraFile.read(lora.file(), targets, files)) {
+                    (LoraFile.UNET.equals(layer.component()) ? unetLayers : textLayers).add(new LoraFusion.Scaled(layer, lora.weight()));
+                }
+            }
+            try {
+                unetLoras.fuse(unetLayers);
+                textLoras.fuse(textLayers);
+                fusedLoras = List.copyOf(loras);
+            } catch (RuntimeException | Error e) {
+                fusedLoras = List.of();
+                try {
+                    unetLoras.unfuse();
+                    textLoras.unfuse();
+                } catch (RuntimeException | Error restore) {
+                    e.addSuppressed(restore);
+                }
+                throw e;
             }
         }
     }
@@ -354,6 +405,9 @@ public final class SsrPipeline implements SubjectGenerator {
         p.put("height", Integer.toString(r.height()));
         p.put("seed", seed == null ? "explicit initial latents" : Long.toString(seed));
         p.put("images", Integer.toString(r.numImages()));
+        if (!r.loras().isEmpty()) {
+            p.put("loras", String.join(";", r.loras().stream().map(Lora::toString).toList()));
+        }
         p.put("models", modelsRoot.toString());
         p.put("device", device.toString());
         return p;
