@@ -11,6 +11,7 @@ import io.github.ssrencoder.pipeline.AttentionRendering;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import io.github.ssrencoder.pipeline.GenerationResult;
 import io.github.ssrencoder.pipeline.Latents;
+import io.github.ssrencoder.pipeline.Lora;
 import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.pipeline.ReferenceFraming;
 import io.github.ssrencoder.pipeline.SsrPipeline;
@@ -94,6 +95,10 @@ final class GenerateCommand implements Callable<Integer> {
     Path saveLatents;
     @Option(names = "--save-attention", description = "Folder for attention maps (PNG heat maps, overlays, raw tensors).")
     Path saveAttention;
+    @Option(names = "--lora", paramLabel = "FILE[:WEIGHT]",
+            description = "LoRA (kohya/A1111 or diffusers .safetensors) fused into the UNet and text encoder at WEIGHT "
+                    + "(default 1); repeatable, applied in order.")
+    List<String> loras = new ArrayList<>();
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
     @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
@@ -160,7 +165,8 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--query and --mask need --image (the reference image of the subject)");
         }
         JobSpec flags = new JobSpec(subjects, prompt, negativePrompt, scale, maskWeight, guidance, steps, scheduler, width,
-                height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema);
+                height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
+                loras.stream().map(Lora::parse).toList());
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");
@@ -221,8 +227,14 @@ final class GenerateCommand implements Callable<Integer> {
             subjects.add(new SubjectQuery(img, s.query(), m, s.weight(), j.maskWeight(), fr, null));
         }
         Latents init = j.initLatents() == null ? null : readLatents(j.initLatents());
+        for (Lora l : j.loras()) {
+            if (!java.nio.file.Files.isRegularFile(l.file())) {
+                throw new IllegalArgumentException(l.file() + ": LoRA file not found (expected FILE or FILE:WEIGHT, "
+                        + "a kohya or diffusers .safetensors LoRA and an optional numeric weight)");
+            }
+        }
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
-                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages());
+                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras());
         return new Prepared(j, request);
     }
 

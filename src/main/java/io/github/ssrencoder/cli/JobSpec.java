@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import io.github.ssrencoder.io.JsonFiles;
+import io.github.ssrencoder.pipeline.Lora;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,7 +19,7 @@ import java.util.Set;
 record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
                Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
-               boolean ema) {
+               boolean ema, List<Lora> loras) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
@@ -26,8 +27,9 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
 
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
-            "save_attention", "images", "framing", "checkpoint", "ema", "jobs");
+            "save_attention", "images", "framing", "checkpoint", "ema", "loras", "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
+    private static final Set<String> LORA_KEYS = Set.of("file", "weight");
 
     /**
      * Reads the jobs of a job file: the top-level object is one job, unless it holds {@code "jobs"}, a list
@@ -116,7 +118,41 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 JsonFiles.getInt(file, o, "images", d.numImages()),
                 JsonFiles.getString(file, o, "framing", d.framing()),
                 path(file, base, o, "checkpoint", d.checkpoint()),
-                JsonFiles.getBoolean(file, o, "ema", d.ema()));
+                JsonFiles.getBoolean(file, o, "ema", d.ema()),
+                o.has("loras") ? loras(file, base, o.get("loras")) : d.loras());
+    }
+
+    /**
+     * {@code "loras"}: a list whose items are {@code "FILE:WEIGHT"} strings (weight optional, 1 by default) or
+     * {@code {"file": FILE, "weight": W}} objects; files relative to the job file.
+     */
+    private static List<Lora> loras(Path file, Path base, JsonElement value) {
+        if (!value.isJsonArray()) {
+            throw bad(file, "'loras' must be a list of \"FILE:WEIGHT\" strings or {\"file\": …, \"weight\": …} objects");
+        }
+        List<Lora> out = new ArrayList<>();
+        JsonArray arr = value.getAsJsonArray();
+        for (int i = 0; i < arr.size(); i++) {
+            JsonElement el = arr.get(i);
+            try {
+                if (el.isJsonPrimitive() && el.getAsJsonPrimitive().isString()) {
+                    out.add(Lora.parse(el.getAsString(), base));
+                } else if (el.isJsonObject()) {
+                    JsonObject l = el.getAsJsonObject();
+                    checkKeys(file, l, LORA_KEYS, "loras[" + i + "]");
+                    String f = JsonFiles.getString(file, l, "file", null);
+                    if (f == null) {
+                        throw bad(file, "loras[" + i + "] needs a 'file'");
+                    }
+                    out.add(new Lora(base.resolve(f), JsonFiles.getDouble(file, l, "weight", 1.0)));
+                } else {
+                    throw bad(file, "loras[" + i + "] must be a \"FILE:WEIGHT\" string or a {\"file\": …, \"weight\": …} object");
+                }
+            } catch (IllegalArgumentException e) {
+                throw e.getMessage().startsWith(file.toString()) ? e : bad(file, "loras[" + i + "]: " + e.getMessage());
+            }
+        }
+        return out;
     }
 
     private static Path path(Path file, Path base, JsonObject o, String key, Path fallback) {

@@ -27,20 +27,28 @@ public record Lora(Path file, double weight) {
      * Windows paths such as {@code C:\loras\a.safetensors} read as files.
      */
     public static Lora parse(String spec) {
+        return parse(spec, Path.of(""));
+    }
+
+    /** As {@link #parse(String)}, a relative file being relative to {@code base}. */
+    public static Lora parse(String spec, Path base) {
         String s = spec.trim();
         int colon = s.lastIndexOf(':');
         if (colon > 0) {
+            double w;
             try {
-                double w = Double.parseDouble(s.substring(colon + 1).trim());
-                return new Lora(Path.of(s.substring(0, colon).trim()), w);
+                w = Double.parseDouble(s.substring(colon + 1).trim());
             } catch (NumberFormatException e) {
-                // not a weight: the colon belongs to the path
+                w = Double.NaN;
+            }
+            if (!Double.isNaN(w)) {
+                return new Lora(base.resolve(s.substring(0, colon).trim()), w);
             }
         }
         if (s.isEmpty()) {
             throw new IllegalArgumentException("empty LoRA (expected FILE or FILE:WEIGHT)");
         }
-        return new Lora(Path.of(s), 1.0);
+        return new Lora(base.resolve(s), 1.0);
     }
 
     /** {@code FILE:WEIGHT}, as {@link #parse} reads it. */

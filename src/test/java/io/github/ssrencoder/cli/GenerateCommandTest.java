@@ -16,6 +16,7 @@ import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -161,6 +162,60 @@ class GenerateCommandTest {
         assertFalse(Files.exists(tmp.resolve("j0.png")));
         assertTrue(Files.exists(tmp.resolve("j1.png")));
         assertFalse(Files.exists(tmp.resolve("j2.png")));
+    }
+
+    @Test
+    void loraCaseIsReproducedWithTheFlagAndBothJobFileForms() throws Exception {
+        Path a = Golden.tinyA();
+        Path lora = a.resolve("lora/lora_a_kohya.safetensors");
+        Path lat = tmp.resolve("lora.safetensors");
+        Path png = tmp.resolve("lora.png");
+        Run r = run("generate", "--models", a.toString(), "--image", a.resolve("reference.png").toString(), "--query", "red circle",
+                "--prompt", "a red circle on a table", "--scale", "0.5", "--steps", "4", "--scheduler", "ddim",
+                "--width", "64", "--height", "64", "--init-latents", initLatents("pipeline_lora_ddim").toString(),
+                "--lora", lora + ":0.7", "--output", png.toString(), "--save-latents", lat.toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_lora_ddim", lat);
+        String pngText = new String(Files.readAllBytes(png), java.nio.charset.StandardCharsets.ISO_8859_1);
+        assertTrue(pngText.contains("\"loras\":\"" + lora.toAbsolutePath().normalize() + ":0.7\""), "parameters name the LoRA");
+
+        Files.createDirectories(tmp.resolve("loras"));
+        Files.copy(lora, tmp.resolve("loras/a.safetensors"));
+        Files.copy(a.resolve("reference.png"), tmp.resolve("reference.png"));
+        Files.writeString(tmp.resolve("job.json"), """
+                {"subjects": [{"image": "reference.png", "query": "red circle"}], "prompt": "a red circle on a table",
+                 "scale": 0.5, "steps": 4, "scheduler": "ddim", "width": 64, "height": 64,
+                 "init_latents": "pipeline_lora_ddim-init.safetensors",
+                 "jobs": [{"loras": ["loras/a.safetensors:0.7"], "output": "s.png", "save_latents": "s.safetensors"},
+                          {"loras": [{"file": "loras/a.safetensors", "weight": 0.7}], "output": "o.png", "save_latents": "o.safetensors"}]}
+                """);
+        r = run("generate", "--models", a.toString(), "--job", tmp.resolve("job.json").toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_lora_ddim", tmp.resolve("s.safetensors"));
+        assertLatents("pipeline_lora_ddim", tmp.resolve("o.safetensors"));
+    }
+
+    @Test
+    void badLorasExitWithTwoNamingTheFile() throws Exception {
+        Path a = Golden.tinyA();
+        Path notLora = a.resolve("sd/unet/diffusion_pytorch_model.safetensors");
+        Files.writeString(tmp.resolve("job.json"), "{\"prompt\": \"p\", \"output\": \"x.png\", \"loras\": [5]}");
+        List<String> common = List.of("generate", "--models", a.toString(), "--prompt", "p", "--steps", "1", "--width", "64",
+                "--height", "64", "--output", tmp.resolve("x.png").toString());
+        Map<List<String>, String> cases = Map.of(
+                List.of("--lora", tmp.resolve("missing.safetensors").toString()), "missing.safetensors: LoRA file not found",
+                List.of("--lora", notLora + ":20"), "LoRA weight must be between",
+                List.of("--lora", notLora + ":0.5"), notLora + ": not a LoRA for these Stable Diffusion 1.x models",
+                List.of("--job", tmp.resolve("job.json").toString()), "loras[0] must be");
+        cases.forEach((extra, expected) -> {
+            List<String> args = new java.util.ArrayList<>(common);
+            args.addAll(extra);
+            Run r = run(args.toArray(String[]::new));
+            assertEquals(2, r.code(), args + " → " + r.err());
+            String last = r.err().strip().lines().reduce((x, y) -> y).orElse("");
+            assertTrue(last.startsWith("ssr: ") && last.contains(expected), args + " → " + r.err());
+            assertFalse(Files.exists(tmp.resolve("x.png")), "no output on bad input");
+        });
     }
 
     @Test
