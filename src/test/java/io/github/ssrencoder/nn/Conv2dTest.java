@@ -1,6 +1,8 @@
 package io.github.ssrencoder.nn;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -32,6 +34,26 @@ class Conv2dTest {
                         float worst = got.sub(expected).abs().max().getFloat();
                         assertTrue(worst < 1e-5f, channels + " channels, pass " + pass + ": max |error| " + worst);
                     }
+                }
+            }
+        }
+    }
+
+    @Test
+    void prepackedOneByOneWeightIsUnpackedBitForBit() {
+        try (NDManager weights = EngineRuntime.newManager(ai.djl.Device.cpu())) {
+            for (int[] io : new int[][] {{32, 48}, {320, 320}}) {
+                Conv2d conv = new Conv2d(io[0], io[1], 1, 1, 0, true);
+                NDArray w = weights.randomNormal(new Shape(io[1], io[0], 1, 1));
+                conv.namedParameters().get("weight").set(w.duplicate());
+                conv.namedParameters().get("bias").set(weights.zeros(new Shape(io[1])));
+                try (NDManager m = weights.newSubManager()) {
+                    conv.forward(m.randomNormal(new Shape(1, io[0], 8, 8)));
+                }
+                assumeTrue(conv.weightIsPacked(), "the prepacked convolution is not available in this build");
+                try (NDManager m = weights.newSubManager()) {
+                    NDArray dense = conv.unpackedWeight(m);
+                    assertArrayEquals(w.toFloatArray(), dense.toFloatArray(), io[0] + "→" + io[1] + " channels");
                 }
             }
         }
