@@ -135,6 +135,9 @@ final class GenerateCommand implements Callable<Integer> {
             }
             try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threads, progress)) {
                 err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
+                // Every SD 1.x network has the same layers: the first one loaded checks the LoRAs of all jobs.
+                List<Prepared> loraJobs = start == 0 ? prepared : prepared.subList(start, end);
+                pipeline.checkLoras(loraJobs.stream().flatMap(p -> p.request().loras().stream()).distinct().toList());
                 for (int i = start; i < end; i++) {
                     if (prepared.size() > 1) {
                         err.println("ssr: job " + (i + 1) + " of " + prepared.size());

@@ -106,6 +106,17 @@ public final class LoraFile {
         }
     }
 
+    /**
+     * Checks {@code file} against {@code targets} as {@link #read} does, from the file's header only.
+     *
+     * @throws WeightFileException naming the file and every entry that does not fit
+     */
+    public static void check(Path file, Map<String, Map<String, long[]>> targets) {
+        try (TensorSource source = WeightFiles.open(file)) {
+            match(source, targets);
+        }
+    }
+
     private static Map<String, Found> match(TensorSource source, Map<String, Map<String, long[]>> targets) {
         Path file = source.file();
         if (source.keys().isEmpty()) {

@@ -218,8 +218,7 @@ public final class SsrPipeline implements SubjectGenerator {
             return;
         }
         progress.stage(loras.isEmpty() ? "Removing LoRA weights" : "Fusing LoRA weights");
-        Map<String, Map<String, long[]>> targets = Map.of(
-                LoraFile.UNET, LoraFusion.targets(unet), LoraFile.TEXT_ENCODER, LoraFusion.targets(textEncoder));
+        Map<String, Map<String, long[]>> targets = loraTargets();
         try (NDManager files = weights.newSubManager()) {
             List<LoraFusion.Scaled> unetLayers = new ArrayList<>();
             List<LoraFusion.Scaled> textLayers = new ArrayList<>();
@@ -243,6 +242,26 @@ public final class SsrPipeline implements SubjectGenerator {
                 throw e;
             }
         }
+    }
+
+    /**
+     * Checks that every file of {@code loras} is a LoRA for these networks (keys and shapes, from the headers),
+     * so that a batch can refuse a bad file before its first run.
+     *
+     * @throws io.github.ssrencoder.io.WeightFileException naming the file and the entries that do not fit
+     */
+    public void checkLoras(List<Lora> loras) {
+        synchronized (lock) {
+            ensureOpen();
+            Map<String, Map<String, long[]>> targets = loraTargets();
+            for (Lora lora : loras) {
+                LoraFile.check(lora.file(), targets);
+            }
+        }
+    }
+
+    private Map<String, Map<String, long[]>> loraTargets() {
+        return Map.of(LoraFile.UNET, LoraFusion.targets(unet), LoraFile.TEXT_ENCODER, LoraFusion.targets(textEncoder));
     }
 
     private void ensureOpen() {

@@ -200,13 +200,16 @@ class GenerateCommandTest {
         Path a = Golden.tinyA();
         Path notLora = a.resolve("sd/unet/diffusion_pytorch_model.safetensors");
         Files.writeString(tmp.resolve("job.json"), "{\"prompt\": \"p\", \"output\": \"x.png\", \"loras\": [5]}");
+        Files.writeString(tmp.resolve("batch.json"), "{\"prompt\": \"p\", \"steps\": 1, \"width\": 64, \"height\": 64, "
+                + "\"jobs\": [{\"output\": \"x.png\"}, {\"output\": \"y.png\", \"loras\": [\"" + notLora + ":0.5\"]}]}");
         List<String> common = List.of("generate", "--models", a.toString(), "--prompt", "p", "--steps", "1", "--width", "64",
                 "--height", "64", "--output", tmp.resolve("x.png").toString());
         Map<List<String>, String> cases = Map.of(
                 List.of("--lora", tmp.resolve("missing.safetensors").toString()), "missing.safetensors: LoRA file not found",
                 List.of("--lora", notLora + ":20"), "LoRA weight must be between",
                 List.of("--lora", notLora + ":0.5"), notLora + ": not a LoRA for these Stable Diffusion 1.x models",
-                List.of("--job", tmp.resolve("job.json").toString()), "loras[0] must be");
+                List.of("--job", tmp.resolve("job.json").toString()), "loras[0] must be",
+                List.of("--job", tmp.resolve("batch.json").toString()), notLora + ": not a LoRA");
         cases.forEach((extra, expected) -> {
             List<String> args = new java.util.ArrayList<>(common);
             args.addAll(extra);
