@@ -16,8 +16,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code pipeline_lora_ddim}: the official SSR {@code generate} after {@code load_lora_weights} +
- * {@code fuse_lora(0.7)} of LoRA a, through the Java API. Tolerances of the golden README: {@code latents_final}
- * abs 5e-04 (observed float32-vs-float64 1.6e-05), the PNG within ±1 per channel.
+ * {@code fuse_lora(0.7)} of LoRA a, and {@code pipeline_lcm}: LoRA a fused at 1.0 with the LCM scheduler, through
+ * the Java API. Tolerances of the golden README: {@code latents_final} abs 5e-04 (observed float32-vs-float64
+ * 1.6e-05 for both; for LCM, whose latents reach 42, that is a relative 1.2e-05), the PNG within ±1 per channel.
  */
 class PipelineLoraGoldenTest {
 
@@ -67,6 +68,14 @@ class PipelineLoraGoldenTest {
         assertTrue(!plain.parameters().containsKey("loras"));
         pipeline.generate(request("pipeline_lora_ddim", loras), ProgressListener.NONE);
         assertEquals(fused, pipeline.liveModelArrays(), "switching LoRAs leaves no arrays behind");
+    }
+
+    @Test
+    void lcmWithTheLoraFusedAtOneMatchesOfficialGenerate() {
+        SubjectQuery q = SubjectQuery.text(PipelineGoldenTest.image("reference.png"), "red circle");
+        GenerationRequest r = new GenerationRequest(List.of(q), "a red circle on a table", "", 0.5, 1.5, 4, "lcm", 64, 64,
+                1304L, PipelineGoldenTest.latentsInit("pipeline_lcm"), 1, List.of(new Lora(LORA_A, 1.0)));
+        PipelineGoldenTest.assertMatches("pipeline_lcm", pipeline.generate(r, ProgressListener.NONE));
     }
 
     @Test
