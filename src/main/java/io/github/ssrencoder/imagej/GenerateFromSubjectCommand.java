@@ -59,6 +59,9 @@ public class GenerateFromSubjectCommand extends SsrCommand {
     @Parameter(label = "Framing", choices = {Framing.CENTER_CROP, Framing.PAD_TO_SQUARE, Framing.CROP_TO_ROI_BOUNDS})
     private String framing = Framing.CENTER_CROP;
 
+    @Parameter(label = "LoRAs (file:weight;file:weight, empty = none)", required = false, persist = false)
+    private String lora;
+
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
 
@@ -71,7 +74,7 @@ public class GenerateFromSubjectCommand extends SsrCommand {
     @Override
     protected void execute(StatusProgress progress) {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
-                scheduler, width, height, seed, images);
+                scheduler, width, height, seed, images, lora);
         SsrRuns.Outputs out = SsrRuns.generateFromSubject(ssr, input, query, use_roi, mask_weight, framing, models,
                 params, progress);
         result = out.result();

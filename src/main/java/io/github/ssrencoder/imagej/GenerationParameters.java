@@ -1,6 +1,9 @@
 package io.github.ssrencoder.imagej;
 
 import io.github.ssrencoder.pipeline.GenerationRequest;
+import io.github.ssrencoder.pipeline.Lora;
+import java.nio.file.Files;
+import java.util.ArrayList;
 import io.github.ssrencoder.pipeline.SubjectQuery;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,9 +25,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * @param height         {@code height}
  * @param seed           {@code seed}; -1 draws a random seed
  * @param images         {@code images}, the number of images
+ * @param lora           {@code lora}: LoRA files fused for this run, {@code FILE[:WEIGHT]} separated by {@code ;}
+ *                       (e.g. {@code lora=[/loras/a.safetensors:0.8;/loras/b.safetensors:0.5]}); empty for none
  */
 public record GenerationParameters(String prompt, String negativePrompt, double scale, double guidance, int steps,
-                                   String scheduler, int width, int height, long seed, int images) {
+                                   String scheduler, int width, int height, long seed, int images, String lora) {
 
     /** The scheduler choices, default first. */
     public static final List<String> SCHEDULERS = List.of("unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m", "lcm");
@@ -39,6 +44,32 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
         if (seed < -1) {
             throw new IllegalArgumentException("seed must be -1 (random) or ≥ 0, got " + seed);
         }
+        lora = lora == null ? "" : lora.trim();
+        for (Lora l : parseLoras(lora)) {
+            if (!Files.isRegularFile(l.file())) {
+                throw new IllegalArgumentException("LoRA file " + l.file() + " not found (lora=[FILE:WEIGHT;…])");
+            }
+        }
+    }
+
+    /** Parameters without LoRAs. */
+    public GenerationParameters(String prompt, String negativePrompt, double scale, double guidance, int steps,
+                                String scheduler, int width, int height, long seed, int images) {
+        this(prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, images, "");
+    }
+
+    /** The LoRAs of a {@code lora} value: {@code FILE[:WEIGHT]} entries separated by {@code ;}, in order. */
+    public static List<Lora> parseLoras(String value) {
+        List<Lora> loras = new ArrayList<>();
+        if (value == null) {
+            return loras;
+        }
+        for (String part : value.split(";")) {
+            if (!part.isBlank()) {
+                loras.add(Lora.parse(part));
+            }
+        }
+        return loras;
     }
 
     /** The seed to use: the given one, or a fresh random one for -1. */
@@ -49,7 +80,7 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
     /** The validated request for {@code subjects} with seed {@code usedSeed}. */
     public GenerationRequest toRequest(List<SubjectQuery> subjects, long usedSeed) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height,
-                usedSeed, null, images);
+                usedSeed, null, images).withLoras(parseLoras(lora));
     }
 
     /** Macro key → value of every parameter, with the seed actually used. */
@@ -65,6 +96,9 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
         m.put("height", Integer.toString(height));
         m.put("seed", Long.toString(usedSeed));
         m.put("images", Integer.toString(images));
+        if (!lora.isEmpty()) {
+            m.put("lora", lora);
+        }
         return m;
     }
 }

@@ -15,10 +15,19 @@ public final class ModelsFolderCheck {
 
     /** Returns the folder as an absolute path, or throws naming every missing entry. */
     public static Path validate(Path folder) {
+        return validate(folder, null);
+    }
+
+    /**
+     * As {@link #validate(Path)}, for a folder whose Stable Diffusion weights come from the single-file
+     * {@code checkpoint} ({@code null}: from {@code sd/}); the checkpoint must exist.
+     */
+    public static Path validate(Path folder, Path checkpoint) {
         if (folder == null) {
             throw new IllegalArgumentException("no models folder configured: choose one in Plugins > SSR-Encoder > "
                     + "SSR-Encoder Settings… or pass models=[/path/to/models]");
         }
-        return ModelsFolder.open(folder.toAbsolutePath().normalize()).root();
+        return ModelsFolder.open(folder.toAbsolutePath().normalize(),
+                checkpoint == null ? null : checkpoint.toAbsolutePath().normalize()).root();
     }
 }

@@ -66,6 +66,9 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
     @Parameter(label = "Framing", choices = {Framing.CENTER_CROP, Framing.PAD_TO_SQUARE, Framing.CROP_TO_ROI_BOUNDS})
     private String framing = Framing.CENTER_CROP;
 
+    @Parameter(label = "LoRAs (file:weight;file:weight, empty = none)", required = false, persist = false)
+    private String lora;
+
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
 
@@ -75,7 +78,7 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
     @Override
     protected void execute(StatusProgress progress) {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
-                scheduler, width, height, seed, images);
+                scheduler, width, height, seed, images, lora);
         ImagePlus current = input == null || input.getWidth() == 0 ? null : input;
         List<SubjectQueries.Framed> subjects = queries == null || queries.isBlank()
                 ? MultiSubjects.fromRois(MultiSubjects.selections(current), current, WindowManager::getImage, scales, mask_weight,

@@ -31,6 +31,13 @@ public class SettingsCommand extends SsrCommand {
             persist = false)
     private File libtorch;
 
+    @Parameter(label = "Checkpoint file (.safetensors/.ckpt; empty = the models folder's sd/)", style = "file",
+            required = false, persist = false)
+    private File checkpoint;
+
+    @Parameter(label = "Use the checkpoint's EMA weights", required = false, persist = false)
+    private Boolean ema;
+
     /** Fills what the caller did not give with the stored settings. */
     protected void loadStored() {
         SsrSettings s = ssr.settings();
@@ -50,6 +57,12 @@ public class SettingsCommand extends SsrCommand {
         if (libtorch == null && s.libtorch() != null) {
             libtorch = s.libtorch().toFile();
         }
+        if (checkpoint == null && s.checkpoint() != null) {
+            checkpoint = s.checkpoint().toFile();
+        }
+        if (ema == null) {
+            ema = s.ema();
+        }
     }
 
     @Override
@@ -57,12 +70,18 @@ public class SettingsCommand extends SsrCommand {
         if (models == null || models.getPath().isBlank()) {
             throw new IllegalArgumentException("choose the models folder (with sd/, image_encoder/ and ssr/)");
         }
-        Path root = ModelsFolderCheck.validate(models.toPath());
+        Path file = checkpoint == null || checkpoint.getPath().isBlank() ? null : checkpoint.toPath().toAbsolutePath().normalize();
+        Path root = ModelsFolderCheck.validate(models.toPath(), file);
         int n = threads == null ? 0 : threads;
+        boolean useEma = Boolean.TRUE.equals(ema);
+        if (useEma && file == null) {
+            throw new IllegalArgumentException("EMA weights need a checkpoint file: choose one, or turn EMA off");
+        }
         Path torch = libtorch == null || libtorch.getPath().isBlank() ? null : EngineRuntime.validateLibtorch(libtorch.toPath());
-        ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n, torch));
+        ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n, torch, file, useEma));
         logInfo("SSR-Encoder: models folder " + root + ", " + device + ", threads " + (n == 0 ? "default" : n)
-                + ", libtorch " + (torch == null ? "bundled" : torch));
+                + ", libtorch " + (torch == null ? "bundled" : torch)
+                + (file == null ? "" : ", checkpoint " + file + (useEma ? " (EMA weights)" : "")));
         EngineRuntime.restartNote(torch).ifPresent(this::logWarning);
     }
 }

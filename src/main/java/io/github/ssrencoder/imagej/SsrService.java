@@ -2,6 +2,7 @@ package io.github.ssrencoder.imagej;
 
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
+import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectGenerator;
 import java.nio.file.Path;
@@ -25,18 +26,21 @@ import org.scijava.service.Service;
 @Plugin(type = Service.class)
 public class SsrService extends AbstractService implements SciJavaService {
 
-    /** Opens a generator on a models folder (the real one is {@link SsrPipeline#open}). */
+    /** Opens a generator on a models folder with the settings' checkpoint, device and threads (the real one is {@link SsrPipeline#open}). */
     @FunctionalInterface
     public interface GeneratorFactory {
-        SubjectGenerator open(Path modelsRoot, DeviceChoice device, int threads);
+        SubjectGenerator open(Path modelsRoot, SsrSettings settings);
     }
 
     private static final String KEY_MODELS = "models";
     private static final String KEY_DEVICE = "device";
     private static final String KEY_THREADS = "threads";
     private static final String KEY_LIBTORCH = "libtorch";
+    private static final String KEY_CHECKPOINT = "checkpoint";
+    private static final String KEY_EMA = "ema";
     /** The real factory; only it points the engine at the libtorch setting (tests' fakes leave the engine alone). */
-    private static final GeneratorFactory PIPELINE = SsrPipeline::open;
+    private static final GeneratorFactory PIPELINE = (root, s) -> SsrPipeline.open(root, s.checkpoint(), s.ema(), s.device(),
+            s.threads(), ProgressListener.NONE);
 
     @Parameter
     private PrefService prefs;
@@ -68,8 +72,10 @@ public class SsrService extends AbstractService implements SciJavaService {
         }
         int threads = Math.max(0, prefs.getInt(SsrService.class, KEY_THREADS, 0));
         String libtorch = prefs.get(SsrService.class, KEY_LIBTORCH, "");
+        String checkpoint = prefs.get(SsrService.class, KEY_CHECKPOINT, "");
         return new SsrSettings(models.isBlank() ? null : Path.of(models), device, threads,
-                libtorch.isBlank() ? null : Path.of(libtorch));
+                libtorch.isBlank() ? null : Path.of(libtorch), checkpoint.isBlank() ? null : Path.of(checkpoint),
+                prefs.getBoolean(SsrService.class, KEY_EMA, false));
     }
 
     /** Stores {@code s}; the next run reloads the models if they differ from the loaded ones. */
@@ -78,6 +84,8 @@ public class SsrService extends AbstractService implements SciJavaService {
         prefs.put(SsrService.class, KEY_DEVICE, s.device().name().toLowerCase(java.util.Locale.ROOT));
         prefs.put(SsrService.class, KEY_THREADS, s.threads());
         prefs.put(SsrService.class, KEY_LIBTORCH, s.libtorch() == null ? "" : s.libtorch().toString());
+        prefs.put(SsrService.class, KEY_CHECKPOINT, s.checkpoint() == null ? "" : s.checkpoint().toString());
+        prefs.put(SsrService.class, KEY_EMA, s.ema());
     }
 
     /**
@@ -86,7 +94,7 @@ public class SsrService extends AbstractService implements SciJavaService {
      */
     public Path modelsFor(String override) {
         Path p = override == null || override.isBlank() ? settings().models() : Path.of(override.trim());
-        return ModelsFolderCheck.validate(p);
+        return ModelsFolderCheck.validate(p, settings().checkpoint());
     }
 
     /**
@@ -104,7 +112,7 @@ public class SsrService extends AbstractService implements SciJavaService {
                 if (factory == PIPELINE) {
                     EngineRuntime.useLibtorch(wanted.libtorch()); // logs when it needs a restart to take effect
                 }
-                generator = Objects.requireNonNull(factory.open(models, wanted.device(), wanted.threads()),
+                generator = Objects.requireNonNull(factory.open(models, wanted),
                         "the generator factory returned nothing");
                 loadedWith = wanted;
             }

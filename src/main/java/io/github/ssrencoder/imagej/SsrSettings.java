@@ -5,16 +5,19 @@ import java.nio.file.Path;
 import java.util.Objects;
 
 /**
- * The user's SSR-Encoder settings: where the models are, which device computes, how many threads, and which
- * libtorch the engine loads.
+ * The user's SSR-Encoder settings: where the models are (and optionally a single-file checkpoint that supplies
+ * the Stable Diffusion weights), which device computes, how many threads, and which libtorch the engine loads.
  *
  * @param models   the models folder (DESIGN §3 layout), or {@code null} when none is configured yet
  * @param device   the compute device
  * @param threads  intra-op threads, 0 for the engine's default
  * @param libtorch a folder holding an installed libtorch (e.g. a CUDA build), or {@code null} for the bundled
  *                 CPU libtorch; used from the engine's next start
+ * @param checkpoint a single-file SD1.x checkpoint ({@code .safetensors}/{@code .ckpt}) whose weights replace
+ *                   {@code sd/}'s, or {@code null} for the models folder's own
+ * @param ema        take the checkpoint's EMA weights ({@code model_ema.*}) instead of the regular ones
  */
-public record SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch) {
+public record SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch, Path checkpoint, boolean ema) {
 
     public SsrSettings {
         device = Objects.requireNonNullElse(device, DeviceChoice.CPU);
@@ -23,21 +26,30 @@ public record SsrSettings(Path models, DeviceChoice device, int threads, Path li
         }
     }
 
-    /** Settings with the bundled libtorch. */
+    /** Settings with the bundled libtorch and the models folder's own weights. */
     public SsrSettings(Path models, DeviceChoice device, int threads) {
         this(models, device, threads, null);
     }
 
-    /** Nothing configured: no models folder, CPU, default threads, bundled libtorch. */
+    /** Settings with the models folder's own weights. */
+    public SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch) {
+        this(models, device, threads, libtorch, null, false);
+    }
+
+    /** Nothing configured: no models folder, CPU, default threads, bundled libtorch, no checkpoint. */
     public static SsrSettings defaults() {
-        return new SsrSettings(null, DeviceChoice.CPU, 0, null);
+        return new SsrSettings(null, DeviceChoice.CPU, 0, null, null, false);
     }
 
     public SsrSettings withModels(Path m) {
-        return new SsrSettings(m, device, threads, libtorch);
+        return new SsrSettings(m, device, threads, libtorch, checkpoint, ema);
     }
 
     public SsrSettings withLibtorch(Path folder) {
-        return new SsrSettings(models, device, threads, folder);
+        return new SsrSettings(models, device, threads, folder, checkpoint, ema);
+    }
+
+    public SsrSettings withCheckpoint(Path file, boolean useEma) {
+        return new SsrSettings(models, device, threads, libtorch, file, useEma);
     }
 }

@@ -147,7 +147,7 @@ class SettingsAndServiceTest {
 
     @Test
     void placeholderOrMissingPipelineIsAClearMessage() {
-        ctx.service.setGeneratorFactory((root, device, threads) -> {
+        ctx.service.setGeneratorFactory((root, settings) -> {
             throw new IllegalStateException("cannot start the PyTorch engine");
         });
         CommandModule m = ctx.run(ShowQueryAttentionCommand.class, "input", GenerateFromSubjectCommandTest.reference(8, 8),

@@ -40,7 +40,7 @@ public final class SsrTestContext implements AutoCloseable {
         service = context.service(SsrService.class);
         commands = context.service(CommandService.class);
         context.service(PrefService.class).clear(SsrService.class);
-        service.setGeneratorFactory((root, device, threads) -> {
+        service.setGeneratorFactory((root, settings) -> {
             opened.incrementAndGet();
             return fake;
         });

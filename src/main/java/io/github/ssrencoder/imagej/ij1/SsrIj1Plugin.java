@@ -89,7 +89,7 @@ public class SsrIj1Plugin implements PlugIn {
                 o.number("scale", GenerationRequest.DEFAULT_SCALE), o.number("guidance", GenerationRequest.DEFAULT_GUIDANCE),
                 o.integer("steps", GenerationRequest.DEFAULT_STEPS), o.string("scheduler", GenerationRequest.DEFAULT_SCHEDULER),
                 o.integer("width", GenerationRequest.DEFAULT_SIZE), o.integer("height", GenerationRequest.DEFAULT_SIZE),
-                o.whole("seed", -1), o.integer("images", 1));
+                o.whole("seed", -1), o.integer("images", 1), o.string("lora", ""));
     }
 
     private static SsrRuns.Outputs multi(MacroOptions o, SsrService service, ImagePlus current, StatusProgress progress) {
@@ -110,12 +110,19 @@ public class SsrIj1Plugin implements PlugIn {
         if (models.isBlank()) {
             throw new IllegalArgumentException("choose the models folder (with sd/, image_encoder/ and ssr/)");
         }
-        Path root = ModelsFolderCheck.validate(Path.of(models.trim()));
         DeviceChoice device = DeviceChoice.parse(o.string("device", old.device().name()));
         String libtorch = o.string("libtorch", old.libtorch() == null ? "" : old.libtorch().toString());
         Path torch = libtorch.isBlank() ? null : EngineRuntime.validateLibtorch(Path.of(libtorch.trim()));
-        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch));
-        IJ.log("SSR-Encoder: models folder " + root + ", libtorch " + (torch == null ? "bundled" : torch));
+        String checkpoint = o.string("checkpoint", old.checkpoint() == null ? "" : old.checkpoint().toString());
+        Path file = checkpoint.isBlank() ? null : Path.of(checkpoint.trim()).toAbsolutePath().normalize();
+        boolean ema = o.flag("ema");
+        if (ema && file == null) {
+            throw new IllegalArgumentException("EMA weights need a checkpoint file: set checkpoint=[…] or leave ema off");
+        }
+        Path root = ModelsFolderCheck.validate(Path.of(models.trim()), file);
+        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch, file, ema));
+        IJ.log("SSR-Encoder: models folder " + root + ", libtorch " + (torch == null ? "bundled" : torch)
+                + (file == null ? "" : ", checkpoint " + file + (ema ? " (EMA weights)" : "")));
         EngineRuntime.restartNote(torch).ifPresent(IJ::log);
     }
 
@@ -179,6 +186,7 @@ public class SsrIj1Plugin implements PlugIn {
                     gd.addNumericField("height", GenerationRequest.DEFAULT_SIZE, 0);
                     gd.addNumericField("seed", -1, 0);
                     gd.addNumericField("images", 1, 0);
+                    gd.addStringField("lora", "", 40);
                 }
                 gd.addCheckbox("use_roi", true);
                 gd.addNumericField("mask_weight", 1, 2);
@@ -208,6 +216,7 @@ public class SsrIj1Plugin implements PlugIn {
                     for (String key : List.of("width", "height", "seed", "images")) {
                         values.put(key, Long.toString(Math.round(gd.getNextNumber())));
                     }
+                    values.put("lora", gd.getNextString());
                 }
                 values.put("use_roi", Boolean.toString(gd.getNextBoolean()));
                 values.put("mask_weight", Double.toString(gd.getNextNumber()));
@@ -227,6 +236,9 @@ public class SsrIj1Plugin implements PlugIn {
                 gd.addNumericField("threads", stored.threads(), 0);
                 gd.addDirectoryField("libtorch", stored.libtorch() == null ? "" : stored.libtorch().toString(), 40);
                 gd.addMessage("libtorch: an installed libtorch folder (e.g. CUDA); empty = the bundled CPU libtorch");
+                gd.addFileField("checkpoint", stored.checkpoint() == null ? "" : stored.checkpoint().toString(), 40);
+                gd.addCheckbox("ema", stored.ema());
+                gd.addMessage("checkpoint: a single-file SD1.x model (.safetensors/.ckpt) replacing sd/'s weights; empty = sd/");
                 gd.showDialog();
                 if (gd.wasCanceled()) {
                     return null;
@@ -235,6 +247,8 @@ public class SsrIj1Plugin implements PlugIn {
                 values.put("device", gd.getNextChoice());
                 values.put("threads", Long.toString(Math.round(gd.getNextNumber())));
                 values.put("libtorch", gd.getNextString());
+                values.put("checkpoint", gd.getNextString());
+                values.put("ema", Boolean.toString(gd.getNextBoolean()));
             }
             default -> {
                 return MacroOptions.of(values);

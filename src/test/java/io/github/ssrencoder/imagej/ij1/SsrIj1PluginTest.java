@@ -116,6 +116,23 @@ class SsrIj1PluginTest {
     }
 
     @Test
+    void settingsTakeACheckpointWithItsEmaChoice() {
+        Path ckpt = Golden.tinyA().resolve("single-file/model-ema.ckpt");
+        SsrIj1Plugin.run("settings", MacroOptions.parse("models=[" + Golden.tinyA() + "] checkpoint=[" + ckpt + "] ema"),
+                ctx.service, null);
+        assertEquals(ckpt.toAbsolutePath().normalize(), ctx.service.settings().checkpoint());
+        assertTrue(ctx.service.settings().ema());
+        SsrIj1Plugin.run("settings", MacroOptions.parse("threads=0"), ctx.service, null);
+        assertEquals(ckpt.toAbsolutePath().normalize(), ctx.service.settings().checkpoint(), "kept when not given");
+        assertFalse(ctx.service.settings().ema(), "a checkbox key left out is off, as ImageJ records it");
+        var bad = assertThrows(IllegalArgumentException.class, () -> SsrIj1Plugin.run("settings",
+                MacroOptions.parse("checkpoint=[] ema"), ctx.service, null));
+        assertTrue(bad.getMessage().startsWith("EMA weights need a checkpoint file"), bad.getMessage());
+        SsrIj1Plugin.run("settings", MacroOptions.parse("checkpoint=[]"), ctx.service, null);
+        assertNull(ctx.service.settings().checkpoint());
+    }
+
+    @Test
     void noImageAndUnknownEntryGiveMessages() {
         var none = assertThrows(IllegalArgumentException.class,
                 () -> SsrIj1Plugin.run("generate", MacroOptions.parse("query=dog"), ctx.service, null));
