@@ -196,6 +196,22 @@ class GenerateCommandTest {
     }
 
     @Test
+    void lcmCaseIsReproducedWithSeedInitialLatentsAndTheLcmLora() {
+        Path a = Golden.tinyA();
+        Path lat = tmp.resolve("lcm.safetensors");
+        Path png = tmp.resolve("lcm.png");
+        Run r = run("generate", "--models", a.toString(), "--image", a.resolve("reference.png").toString(), "--query", "red circle",
+                "--prompt", "a red circle on a table", "--negative-prompt", "", "--scale", "0.5", "--guidance", "1.5",
+                "--steps", "4", "--scheduler", "lcm", "--width", "64", "--height", "64", "--seed", "1304",
+                "--init-latents", initLatents("pipeline_lcm").toString(), "--lora", a.resolve("lora/lora_a_kohya.safetensors") + ":1",
+                "--output", png.toString(), "--save-latents", lat.toString());
+        assertEquals(0, r.code(), r.err());
+        assertLatents("pipeline_lcm", lat);
+        io.github.ssrencoder.pipeline.PipelineGoldenTest.assertImageWithinOne("CLI lcm png",
+                a.resolve("cases/pipeline_lcm.png"), ImageFiles.readRgb(png));
+    }
+
+    @Test
     void badLorasExitWithTwoNamingTheFile() throws Exception {
         Path a = Golden.tinyA();
         Path notLora = a.resolve("sd/unet/diffusion_pytorch_model.safetensors");
