@@ -3,7 +3,6 @@ package io.github.ssrencoder.schedule;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -13,6 +12,7 @@ import com.google.gson.JsonObject;
 import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.testing.Golden;
+import io.github.ssrencoder.testing.TraceTolerance;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -132,23 +132,6 @@ class SchedulerGoldenTest {
 
     /** Every element must be within the absolute or the relative tolerance; records the worst errors. */
     private static void check(String cls, String what, NDArray expected, NDArray actual) {
-        assertArrayEquals(expected.getShape().getShape(), actual.getShape().getShape(), what + ": shape");
-        float[] e = expected.toFloatArray();
-        float[] a = actual.toFloatArray();
-        double worstAbs = 0;
-        double worstRel = 0;
-        for (int i = 0; i < e.length; i++) {
-            double d = Math.abs((double) e[i] - a[i]);
-            double rel = d / Math.max(Math.abs(e[i]), 1e-30);
-            if (!(d <= ATOL || rel <= RTOL)) {
-                fail(String.format("%s: |expected - actual| = %.3g (relative %.3g) at flat index %d (expected %.7g, got %.7g)",
-                        what, d, rel, i, e[i], a[i]));
-            }
-            worstAbs = Math.max(worstAbs, d);
-            worstRel = Math.max(worstRel, rel);
-        }
-        double[] w = WORST.computeIfAbsent(cls, k -> new double[2]);
-        w[0] = Math.max(w[0], worstAbs);
-        w[1] = Math.max(w[1], worstRel);
+        TraceTolerance.check(WORST, cls, what, expected, actual, ATOL, RTOL);
     }
 }
