@@ -1,16 +1,32 @@
 package io.github.ssrencoder.model;
 
 /**
- * Pillow's {@code Image.resize(size, BICUBIC)} for 8-bit RGB images (Pillow 9.x {@code ImagingResample}):
- * a separable convolution with the bicubic kernel (a = −0.5, support 2, widened by the scale when
- * shrinking so it also anti-aliases), coefficients normalised per output pixel and converted to 22-bit
- * fixed point, a horizontal pass then a vertical pass, each rounded and clamped to 0…255. Reproducing
- * the integer arithmetic makes the CLIP input bit-identical to the reference's.
+ * Pillow's {@code Image.resize(size, BICUBIC)} and {@code resize(size, LANCZOS)} for 8-bit RGB images (Pillow 9.x
+ * {@code ImagingResample}): a separable convolution with the filter's kernel (bicubic a = −0.5, support 2;
+ * Lanczos a = 3, support 3), widened by the scale when shrinking so it also anti-aliases, coefficients
+ * normalised per output pixel and converted to 22-bit fixed point, a horizontal pass then a vertical pass,
+ * each rounded and clamped to 0…255. Reproducing the integer arithmetic makes the CLIP input and the
+ * ControlNet's control image bit-identical to the reference's.
  */
 final class PillowResize {
 
     private static final int PRECISION_BITS = 32 - 8 - 2;
-    private static final double BICUBIC_SUPPORT = 2.0;
+
+    /** The resampling filters used here: CLIP's bicubic, diffusers' control-image Lanczos. */
+    enum Filter {
+        BICUBIC(2.0),
+        LANCZOS(3.0);
+
+        private final double support;
+
+        Filter(double support) {
+            this.support = support;
+        }
+
+        double weight(double x) {
+            return this == BICUBIC ? bicubic(x) : lanczos(x);
+        }
+    }
 
     private PillowResize() {
     }
@@ -31,10 +47,23 @@ final class PillowResize {
         return 0.0;
     }
 
-    private static Taps taps(int inSize, int outSize) {
+    private static double sinc(double x) {
+        if (x == 0.0) {
+            return 1.0;
+        }
+        double px = x * Math.PI;
+        return Math.sin(px) / px;
+    }
+
+    /** Pillow's truncated sinc: the window is half-open, [−3, 3). */
+    private static double lanczos(double x) {
+        return -3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0;
+    }
+
+    private static Taps taps(int inSize, int outSize, Filter filter) {
         double scale = (double) inSize / outSize;
         double filterScale = Math.max(scale, 1.0);
-        double support = BICUBIC_SUPPORT * filterScale;
+        double support = filter.support * filterScale;
         int[] first = new int[outSize];
         int[] count = new int[outSize];
         int[][] weights = new int[outSize][];
@@ -47,7 +76,7 @@ final class PillowResize {
             double[] k = new double[Math.max(xmax, 0)];
             double ww = 0.0;
             for (int x = 0; x < k.length; x++) {
-                double w = bicubic((x + xmin - center + 0.5) * ss);
+                double w = filter.weight((x + xmin - center + 0.5) * ss);
                 k[x] = w;
                 ww += w;
             }
@@ -68,15 +97,20 @@ final class PillowResize {
         return v < 0 ? 0 : Math.min(v, 255);
     }
 
-    /** Resizes interleaved RGB bytes ({@code h × w × 3}, values 0…255) to {@code outW × outH}. */
+    /** Resizes interleaved RGB bytes ({@code h × w × 3}, values 0…255) to {@code outW × outH}, bicubic. */
     static int[] resize(int[] rgb, int w, int h, int outW, int outH) {
+        return resize(rgb, w, h, outW, outH, Filter.BICUBIC);
+    }
+
+    /** Resizes interleaved RGB bytes ({@code h × w × 3}, values 0…255) to {@code outW × outH} with {@code filter}. */
+    static int[] resize(int[] rgb, int w, int h, int outW, int outH, Filter filter) {
         if (outW < 1 || outH < 1) {
             throw new IllegalArgumentException("resize target must be at least 1×1, got " + outW + "×" + outH);
         }
         int[] cur = rgb;
         int curW = w;
         if (outW != w) {
-            Taps t = taps(w, outW);
+            Taps t = taps(w, outW, filter);
             int[] out = new int[h * outW * 3];
             for (int y = 0; y < h; y++) {
                 for (int xx = 0; xx < outW; xx++) {
@@ -100,7 +134,7 @@ final class PillowResize {
             curW = outW;
         }
         if (outH != h) {
-            Taps t = taps(h, outH);
+            Taps t = taps(h, outH, filter);
             int[] out = new int[outH * curW * 3];
             for (int yy = 0; yy < outH; yy++) {
                 int[] k = t.weights[yy];

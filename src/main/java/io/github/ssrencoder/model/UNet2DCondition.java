@@ -81,7 +81,7 @@ public final class UNet2DCondition extends Module {
         this.attentionModules = java.util.Collections.unmodifiableMap(attn);
     }
 
-    private static void collectAttention(String prefix, Module m, Map<String, Attention> out) {
+    static void collectAttention(String prefix, Module m, Map<String, Attention> out) {
         for (Map.Entry<String, Module> e : m.children().entrySet()) {
             String path = prefix + e.getKey();
             if (e.getValue() instanceof Attention a) {
@@ -172,6 +172,16 @@ public final class UNet2DCondition extends Module {
      * {@code mid_block}, {@code up_blocks.2}, {@code conv_norm_out}, …); the arrays are only valid during the call.
      */
     public NDArray forward(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, BiConsumer<String, NDArray> probe) {
+        return forward(sampleIn, timestep, encoderHiddenStatesIn, null, probe);
+    }
+
+    /**
+     * As {@link #forward(NDArray, float, NDArray, BiConsumer)} with ControlNet residuals (or {@code null}): after all
+     * down blocks each skip connection gets its residual (the mid block's input stays the plain last down output),
+     * and the mid block's output gets the mid residual.
+     */
+    public NDArray forward(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, ControlResiduals control,
+                           BiConsumer<String, NDArray> probe) {
         long[] s = sampleIn.getShape().getShape();
         if (s.length != 4 || s[1] != config.inChannels()) {
             throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got " + sampleIn.getShape());
@@ -207,6 +217,16 @@ public final class UNet2DCondition extends Module {
                 }
             }
             h = midBlock.forward(h, temb, encoderHiddenStates);
+            if (control != null) {
+                if (control.down().size() != skips.size()) {
+                    throw new IllegalArgumentException("ControlNet gives " + control.down().size() + " residuals for the UNet's "
+                            + skips.size() + " skip connections");
+                }
+                for (int j = 0; j < skips.size(); j++) {
+                    skips.set(j, skips.get(j).add(typed(control.down().get(j), type)));
+                }
+                h = h.add(typed(control.mid(), type));
+            }
             p.accept("mid_block", h);
             Deque<NDArray> remaining = new ArrayDeque<>(skips);
             for (int i = 0; i < upBlocks.size(); i++) {
