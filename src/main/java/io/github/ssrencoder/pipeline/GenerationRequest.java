@@ -23,10 +23,12 @@ import java.util.Objects;
  *                       shape [1, C, H/f, W/f] depends on the models and is checked by the pipeline
  * @param numImages      images to generate, 1…64 (their initial noise is one draw of shape [numImages, C, h, w], as diffusers draws it)
  * @param loras          LoRAs fused into the UNet and text encoder for this run, in order (empty for none)
+ * @param controls       control images with their ControlNets (empty for none); several nets' residuals are summed
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
-                                Latents initLatents, int numImages, List<Lora> loras) {
+                                Latents initLatents, int numImages, List<Lora> loras,
+                                List<Control> controls) {
 
     public static final double DEFAULT_SCALE = 1.0;
     public static final double DEFAULT_GUIDANCE = 7.5;
@@ -37,6 +39,7 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
     public GenerationRequest {
         subjects = List.copyOf(Objects.requireNonNull(subjects, "subjects"));
         loras = loras == null ? List.of() : List.copyOf(loras);
+        controls = controls == null ? List.of() : List.copyOf(controls);
         prompt = prompt == null ? "" : prompt;
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         scheduler = scheduler == null || scheduler.isBlank() ? DEFAULT_SCHEDULER : scheduler;
@@ -69,10 +72,24 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                 List.of());
     }
 
+    /** A request without control images. */
+    public GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale, double guidance,
+                             int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages,
+                             List<Lora> loras) {
+        this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
+                loras, List.of());
+    }
+
     /** This request with {@code loras} instead of its own. */
     public GenerationRequest withLoras(List<Lora> loras) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras);
+                initLatents, numImages, loras, controls);
+    }
+
+    /** This request with {@code controls} instead of its own. */
+    public GenerationRequest withControls(List<Control> controls) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls);
     }
 
     private static void requireRange(String what, double v, double lo, double hi) {

@@ -14,6 +14,9 @@ import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipTokenizer;
 import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.ControlImageProcessor;
+import io.github.ssrencoder.model.ControlNetModel;
+import io.github.ssrencoder.model.ControlResiduals;
 import io.github.ssrencoder.model.SingleFileModels;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
@@ -56,6 +59,11 @@ public final class SsrPipeline implements SubjectGenerator {
     private final LoraFusion unetLoras;
     private final LoraFusion textLoras;
     private final Object lock = new Object();
+    /**
+     * ControlNets by folder. Those of the latest run stay loaded for the next one (a batch on the same nets loads
+     * them once); a run that no longer uses one releases it.
+     */
+    private final Map<Path, ControlNetModel> controlNets = new LinkedHashMap<>();
     /** The LoRAs fused now; a run asking for the same list (files and weights) fuses nothing. */
     private List<Lora> fusedLoras = List.of();
     private boolean closed;
@@ -190,6 +198,7 @@ public final class SsrPipeline implements SubjectGenerator {
         synchronized (lock) {
             ensureOpen();
             fuseLoras(request.loras(), progress);
+            loadControlNets(request.controls(), progress);
             try (NDManager run = weights.newSubManager()) {
                 return generateIn(run, request, progress);
             }
@@ -260,6 +269,71 @@ public final class SsrPipeline implements SubjectGenerator {
         }
     }
 
+    /**
+     * Loads the ControlNets {@code controls} name that are not loaded yet, checked against the UNet and the VAE,
+     * and releases those no longer named. A folder that fails leaves nothing of itself loaded.
+     */
+    private void loadControlNets(List<Control> controls, ProgressListener progress) {
+        java.util.Set<Path> wanted = new java.util.LinkedHashSet<>();
+        controls.forEach(c -> wanted.add(c.controlnet()));
+        controlNets.keySet().removeIf(folder -> {
+            if (!wanted.contains(folder)) {
+                controlNets.get(folder).close();
+                return true;
+            }
+            return false;
+        });
+        for (Path folder : wanted) {
+            if (!controlNets.containsKey(folder)) {
+                progress.stage("Loading ControlNet " + folder.getFileName());
+                ControlNetModel net = ControlNetModel.load(folder, weights);
+                try {
+                    checkControlNet(folder, net);
+                } catch (RuntimeException | Error e) {
+                    net.close();
+                    throw e;
+                }
+                controlNets.put(folder, net);
+            }
+        }
+    }
+
+    /**
+     * A ControlNet's residuals are added to the UNet's skip connections, so its blocks must have the UNet's
+     * channels and layout, and its conditioning embedding must shrink the image to the latent size.
+     */
+    private void checkControlNet(Path folder, ControlNetModel net) {
+        io.github.ssrencoder.model.UNetConfig c = net.config().unet();
+        io.github.ssrencoder.model.UNetConfig u = unet.config();
+        Path config = folder.resolve("config.json");
+        String expected = " does not fit this Stable Diffusion UNet: ";
+        if (!c.blockOutChannels().equals(u.blockOutChannels())) {
+            throw io.github.ssrencoder.io.WeightFileException.of(config, "block_out_channels " + c.blockOutChannels() + expected
+                    + "expected " + u.blockOutChannels() + " (a ControlNet for another Stable Diffusion version?)");
+        }
+        if (c.crossAttentionDim() != u.crossAttentionDim()) {
+            throw io.github.ssrencoder.io.WeightFileException.of(config, "cross_attention_dim " + c.crossAttentionDim() + expected
+                    + "expected " + u.crossAttentionDim() + " (a ControlNet for another Stable Diffusion version?)");
+        }
+        if (!c.layersPerBlock().equals(u.layersPerBlock()) || c.inChannels() != u.inChannels()) {
+            throw io.github.ssrencoder.io.WeightFileException.of(config, "layers_per_block " + c.layersPerBlock() + " and in_channels "
+                    + c.inChannels() + expected + "expected " + u.layersPerBlock() + " and " + u.inChannels());
+        }
+        if (net.config().embeddingDownscale() != vae.spatialScaleFactor()) {
+            throw io.github.ssrencoder.io.WeightFileException.of(config, "conditioning_embedding_out_channels "
+                    + net.config().embeddingChannels() + " shrink the control image " + net.config().embeddingDownscale()
+                    + "×, but the VAE's latents are " + vae.spatialScaleFactor() + "× smaller than the image");
+        }
+    }
+
+    /** Releases every loaded ControlNet (they are loaded again by the next run that names them). */
+    public void releaseControlNets() {
+        synchronized (lock) {
+            controlNets.values().forEach(ControlNetModel::close);
+            controlNets.clear();
+        }
+    }
+
     private Map<String, Map<String, long[]>> loraTargets() {
         return Map.of(LoraFile.UNET, LoraFusion.targets(unet), LoraFile.TEXT_ENCODER, LoraFusion.targets(textEncoder));
     }
@@ -311,6 +385,14 @@ public final class SsrPipeline implements SubjectGenerator {
             NDArray context = UNet2DCondition.typed(
                     guided ? NDArrays.concat(new NDList(negativeEmbeds, promptEmbeds), 0) : promptEmbeds, unet.computeType());
 
+            List<ActiveControl> controls = new ArrayList<>();
+            for (Control c : request.controls()) {
+                ControlNetModel net = controlNets.get(c.controlnet());
+                net.setKeyValueCache(keysAndValues);
+                NDArray image = ControlImageProcessor.prepare(c.image(), request.width(), request.height(), guided ? 2 : 1, run);
+                controls.add(new ActiveControl(c, net, image));
+            }
+
             NDArray allNoise = request.initLatents() != null
                     ? run.create(request.initLatents().data(), new Shape(request.initLatents().shape()))
                     : generator.randn(new Shape(request.numImages(), latentShape[1], latentShape[2], latentShape[3]), run);
@@ -322,7 +404,7 @@ public final class SsrPipeline implements SubjectGenerator {
                     scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
                 }
                 NDArray noise = allNoise.get(k).expandDims(0);
-                NDArray latents = denoise(run, scheduler, noise, context, request, guided, stepNoise, k, progress);
+                NDArray latents = denoise(run, scheduler, noise, context, controls, request, guided, stepNoise, k, progress);
                 finals.add(new Latents(latents.getShape().getShape(), latents.toFloatArray()));
                 progress.stage("Decoding image " + (k + 1) + " of " + request.numImages());
                 try (NDManager decode = run.newSubManager()) {
@@ -337,6 +419,7 @@ public final class SsrPipeline implements SubjectGenerator {
             Long usedSeed = request.initLatents() != null && request.seed() == null && !stepNoiseDrawn.get() ? null : seed;
             return new GenerationResult(images, finals, maps, usedSeed, parameters(request, usedSeed));
         } finally {
+            controlNets.values().forEach(n -> n.setKeyValueCache(null));
             unet.setKeyValueCache(null);
             keysAndValues.close();
             scheduler.close();
@@ -363,8 +446,32 @@ public final class SsrPipeline implements SubjectGenerator {
         return shape;
     }
 
-    private NDArray denoise(NDManager run, Scheduler scheduler, NDArray noise, NDArray context, GenerationRequest request,
-                            boolean guided, NoiseSource stepNoise, int imageIndex, ProgressListener progress) {
+    /** A control of the request with its loaded network and its prepared image ({@code controlnet_cond}). */
+    private record ActiveControl(Control control, ControlNetModel net, NDArray image) {
+    }
+
+    /**
+     * The summed residuals of the ControlNets active at step {@code i} of {@code total}, or {@code null} when none
+     * is. diffusers also runs a net whose scale is 0 at this step; its residuals are then zeros, and adding zeros
+     * leaves the UNet's states unchanged, so such a net is skipped.
+     */
+    private static ControlResiduals controlResiduals(List<ActiveControl> controls, NDArray input, float t, NDArray context,
+                                                     int i, int total) {
+        ControlResiduals sum = null;
+        for (ActiveControl c : controls) {
+            float scale = c.control().activeAt(i, total) ? (float) c.control().scale() : 0f;
+            if (scale == 0f) {
+                continue;
+            }
+            ControlResiduals r = c.net().forward(input, t, context, c.image(), scale);
+            sum = sum == null ? r : sum.plus(r);
+        }
+        return sum;
+    }
+
+    private NDArray denoise(NDManager run, Scheduler scheduler, NDArray noise, NDArray context, List<ActiveControl> controls,
+                            GenerationRequest request, boolean guided, NoiseSource stepNoise, int imageIndex,
+                            ProgressListener progress) {
         scheduler.setTimesteps(request.steps());
         float[] timesteps = scheduler.timesteps();
         NDArray latents = noise.mul(scheduler.initNoiseSigma());
@@ -380,7 +487,8 @@ public final class SsrPipeline implements SubjectGenerator {
                 input.attach(step);
                 NDArray scaled = scheduler.scaleModelInput(input, i);
                 scaled.attach(step);
-                NDArray eps = unet.forward(scaled, timesteps[i], context);
+                ControlResiduals residuals = controlResiduals(controls, scaled, timesteps[i], context, i, total);
+                NDArray eps = unet.forward(scaled, timesteps[i], context, residuals, null);
                 eps.attach(step);
                 NDArray guidedEps;
                 if (guided) {
@@ -427,6 +535,15 @@ public final class SsrPipeline implements SubjectGenerator {
         if (!r.loras().isEmpty()) {
             p.put("loras", String.join(";", r.loras().stream().map(Lora::toString).toList()));
         }
+        for (int i = 0; i < r.controls().size(); i++) {
+            Control c = r.controls().get(i);
+            String prefix = r.controls().size() == 1 ? "control" : "control" + (i + 1);
+            p.put(prefix, c.source());
+            p.put(prefix + ".controlnet", c.controlnet().toString());
+            p.put(prefix + ".scale", fmt(c.scale()));
+            p.put(prefix + ".start", fmt(c.start()));
+            p.put(prefix + ".end", fmt(c.end()));
+        }
         p.put("models", modelsRoot.toString());
         p.put("device", device.toString());
         return p;
@@ -450,6 +567,8 @@ public final class SsrPipeline implements SubjectGenerator {
             if (!closed) {
                 closed = true;
                 subjects.clearCache();
+                controlNets.values().forEach(ControlNetModel::close);
+                controlNets.clear();
                 weights.close();
             }
         }
