@@ -1,11 +1,14 @@
 package io.github.ssrencoder.cli;
 
 import io.github.ssrencoder.io.ImageFiles;
+import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.io.SafetensorsWriter;
 import io.github.ssrencoder.io.TensorInfo;
 import io.github.ssrencoder.io.WeightFileException;
+import io.github.ssrencoder.model.ControlNetConfig;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.pipeline.Control;
 import io.github.ssrencoder.pipeline.AttentionMaps;
 import io.github.ssrencoder.pipeline.AttentionRendering;
 import io.github.ssrencoder.pipeline.GenerationRequest;
@@ -99,6 +102,8 @@ final class GenerateCommand implements Callable<Integer> {
             description = "LoRA (kohya/A1111 or diffusers .safetensors) fused into the UNet and text encoder at WEIGHT "
                     + "(default 1); repeatable, applied in order.")
     List<String> loras = new ArrayList<>();
+    @CommandLine.ArgGroup(exclusive = false, multiplicity = "0..*", heading = "ControlNet (repeat the group for several nets):%n")
+    List<ControlArgs> controls = new ArrayList<>();
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
     @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
@@ -110,6 +115,22 @@ final class GenerateCommand implements Callable<Integer> {
     Path libtorch;
     @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = engine default).")
     int threads;
+
+    /** One {@code --control IMAGE [--controlnet DIR] [--control-scale S] [--control-start A --control-end B]} group. */
+    static final class ControlArgs {
+        @Option(names = "--control", required = true, paramLabel = "IMAGE",
+                description = "Control image (edges, depth, segmentation …), stretched to the output size.")
+        Path image;
+        @Option(names = "--controlnet", paramLabel = "DIR",
+                description = "diffusers ControlNet folder for this control image (default: the models folder's controlnet/).")
+        Path controlnet;
+        @Option(names = "--control-scale", paramLabel = "S", description = "Conditioning scale (default 1).")
+        double scale = 1.0;
+        @Option(names = "--control-start", paramLabel = "A", description = "Fraction of the steps before the ControlNet acts (default 0).")
+        double start = 0.0;
+        @Option(names = "--control-end", paramLabel = "B", description = "Fraction of the steps after which it stops (default 1).")
+        double end = 1.0;
+    }
 
     @Override
     public Integer call() {
@@ -169,7 +190,8 @@ final class GenerateCommand implements Callable<Integer> {
         }
         JobSpec flags = new JobSpec(subjects, prompt, negativePrompt, scale, maskWeight, guidance, steps, scheduler, width,
                 height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
-                loras.stream().map(Lora::parse).toList());
+                loras.stream().map(Lora::parse).toList(),
+                controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList());
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");
@@ -213,7 +235,7 @@ final class GenerateCommand implements Callable<Integer> {
         };
     }
 
-    private static Prepared prepare(JobSpec j) {
+    private Prepared prepare(JobSpec j) {
         if (j.output() == null) {
             throw new IllegalArgumentException("no output file given (--output or \"output\")");
         }
@@ -236,9 +258,36 @@ final class GenerateCommand implements Callable<Integer> {
                         + "a kohya or diffusers .safetensors LoRA and an optional numeric weight)");
             }
         }
+        List<Control> controlList = new ArrayList<>();
+        for (JobSpec.ControlSpec c : j.controls()) {
+            controlList.add(control(c, images));
+        }
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
-                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras());
+                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList);
         return new Prepared(j, request);
+    }
+
+    /**
+     * Reads a control image and checks its ControlNet folder (the given one or the models folder's controlnet/) and
+     * config before any model is loaded; the weights are checked when the pipeline loads them.
+     */
+    private Control control(JobSpec.ControlSpec c, Map<Path, ArrayImg<ARGBType, IntArray>> images) {
+        Path net = c.controlnet() != null ? c.controlnet() : ModelsFolder.defaultControlNet(models).orElseThrow(() ->
+                new IllegalArgumentException(c.image() + ": no ControlNet for this control image (give --controlnet DIR, "
+                        + "\"controlnet\" in the job file, or put a diffusers ControlNet in " + models.toAbsolutePath().normalize()
+                        .resolve("controlnet") + ")"));
+        if (!java.nio.file.Files.isDirectory(net)) {
+            throw WeightFileException.of(net, "ControlNet folder not found (expected a diffusers ControlNet folder with "
+                    + "config.json and diffusion_pytorch_model.safetensors)");
+        }
+        Path config = net.resolve("config.json");
+        if (!java.nio.file.Files.isRegularFile(config)) {
+            throw WeightFileException.of(config, "missing: a diffusers ControlNet folder has config.json beside "
+                    + "diffusion_pytorch_model.safetensors");
+        }
+        ControlNetConfig.read(config);
+        ArrayImg<ARGBType, IntArray> img = images.computeIfAbsent(c.image().toAbsolutePath(), ImageFiles::readRgb);
+        return new Control(img, net, c.scale(), c.start(), c.end(), c.image().getFileName().toString());
     }
 
     /** Reads the tensor {@code latents} of a safetensors file. */

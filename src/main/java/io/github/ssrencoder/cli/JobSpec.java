@@ -19,17 +19,22 @@ import java.util.Set;
 record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
                Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
-               boolean ema, List<Lora> loras) {
+               boolean ema, List<Lora> loras, List<ControlSpec> controls) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
     }
 
+    /** One control image: the image, its ControlNet folder ({@code null}: the models folder's controlnet/), scale, window. */
+    record ControlSpec(Path image, Path controlnet, double scale, double start, double end) {
+    }
+
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
-            "save_attention", "images", "framing", "checkpoint", "ema", "loras", "jobs");
+            "save_attention", "images", "framing", "checkpoint", "ema", "loras", "controls", "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
     private static final Set<String> LORA_KEYS = Set.of("file", "weight");
+    private static final Set<String> CONTROL_KEYS = Set.of("image", "controlnet", "scale", "start", "end");
 
     /**
      * Reads the jobs of a job file: the top-level object is one job, unless it holds {@code "jobs"}, a list
@@ -119,7 +124,34 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 JsonFiles.getString(file, o, "framing", d.framing()),
                 path(file, base, o, "checkpoint", d.checkpoint()),
                 JsonFiles.getBoolean(file, o, "ema", d.ema()),
-                o.has("loras") ? loras(file, base, o.get("loras")) : d.loras());
+                o.has("loras") ? loras(file, base, o.get("loras")) : d.loras(),
+                o.has("controls") ? controls(file, base, o.get("controls")) : d.controls());
+    }
+
+    /**
+     * {@code "controls"}: a list of {@code {"image": FILE, "controlnet": DIR, "scale": S, "start": A, "end": B}}
+     * objects (all but {@code image} optional: the models folder's controlnet/, 1, 0, 1); paths relative to the job file.
+     */
+    private static List<ControlSpec> controls(Path file, Path base, JsonElement value) {
+        if (!value.isJsonArray()) {
+            throw bad(file, "'controls' must be a list of {\"image\": …, \"controlnet\": …, \"scale\": …} objects");
+        }
+        List<ControlSpec> out = new ArrayList<>();
+        JsonArray arr = value.getAsJsonArray();
+        for (int i = 0; i < arr.size(); i++) {
+            if (!arr.get(i).isJsonObject()) {
+                throw bad(file, "controls[" + i + "] must be an object with 'image' and optional 'controlnet', 'scale', 'start', 'end'");
+            }
+            JsonObject c = arr.get(i).getAsJsonObject();
+            checkKeys(file, c, CONTROL_KEYS, "controls[" + i + "]");
+            Path image = path(file, base, c, "image", null);
+            if (image == null) {
+                throw bad(file, "controls[" + i + "] needs an 'image'");
+            }
+            out.add(new ControlSpec(image, path(file, base, c, "controlnet", null), JsonFiles.getDouble(file, c, "scale", 1.0),
+                    JsonFiles.getDouble(file, c, "start", 0.0), JsonFiles.getDouble(file, c, "end", 1.0)));
+        }
+        return out;
     }
 
     /**

@@ -12,6 +12,7 @@ import java.util.Optional;
  * root/sd/             Stable Diffusion 1.5 in diffusers format, or one single-file checkpoint (below)
  * root/image_encoder/  openai/clip-vit-large-patch14
  * root/ssr/            pytorch_model.bin (aligner), pytorch_model_1.bin (UNet SSR layers), optional config.json
+ * root/controlnet/     optional: the ControlNet used when a control image names none
  * </pre>
  * Stable Diffusion may also come as one single-file checkpoint in the original (LDM) layout
  * ({@link SingleFileCheckpoint}): either {@code sd/} holds no {@code model_index.json} but exactly one
@@ -268,6 +269,12 @@ public final class ModelsFolder {
     public Optional<Path> ssrConfig() {
         Path p = root.resolve("ssr").resolve("config.json");
         return Files.isRegularFile(p) ? Optional.of(p) : Optional.empty();
+    }
+
+    /** {@code controlnet/} under the models folder {@code root} when it is a folder: the default ControlNet. */
+    public static Optional<Path> defaultControlNet(Path root) {
+        Path p = root.toAbsolutePath().normalize().resolve("controlnet");
+        return Files.isDirectory(p) ? Optional.of(p) : Optional.empty();
     }
 
     @Override
