@@ -6,7 +6,7 @@ import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.io.SafetensorsWriter;
 import io.github.ssrencoder.io.TensorInfo;
 import io.github.ssrencoder.io.WeightFileException;
-import io.github.ssrencoder.model.ControlNetConfig;
+import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.pipeline.Control;
 import io.github.ssrencoder.pipeline.AttentionMaps;
@@ -268,24 +268,15 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /**
-     * Reads a control image and checks its ControlNet folder (the given one or the models folder's controlnet/) and
-     * config before any model is loaded; the weights are checked when the pipeline loads them.
+     * Reads a control image and checks its ControlNet folder (the given one or the models folder's controlnet/: config,
+     * weight keys and shapes) before any model is loaded; whether it fits the UNet is checked when the pipeline loads it.
      */
     private Control control(JobSpec.ControlSpec c, Map<Path, ArrayImg<ARGBType, IntArray>> images) {
         Path net = c.controlnet() != null ? c.controlnet() : ModelsFolder.defaultControlNet(models).orElseThrow(() ->
                 new IllegalArgumentException(c.image() + ": no ControlNet for this control image (give --controlnet DIR, "
                         + "\"controlnet\" in the job file, or put a diffusers ControlNet in " + models.toAbsolutePath().normalize()
                         .resolve("controlnet") + ")"));
-        if (!java.nio.file.Files.isDirectory(net)) {
-            throw WeightFileException.of(net, "ControlNet folder not found (expected a diffusers ControlNet folder with "
-                    + "config.json and diffusion_pytorch_model.safetensors)");
-        }
-        Path config = net.resolve("config.json");
-        if (!java.nio.file.Files.isRegularFile(config)) {
-            throw WeightFileException.of(config, "missing: a diffusers ControlNet folder has config.json beside "
-                    + "diffusion_pytorch_model.safetensors");
-        }
-        ControlNetConfig.read(config);
+        ControlNetModel.check(net);
         ArrayImg<ARGBType, IntArray> img = images.computeIfAbsent(c.image().toAbsolutePath(), ImageFiles::readRgb);
         return new Control(img, net, c.scale(), c.start(), c.end(), c.image().getFileName().toString());
     }

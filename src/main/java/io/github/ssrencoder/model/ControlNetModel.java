@@ -117,16 +117,7 @@ public final class ControlNetModel extends Module implements AutoCloseable {
      * or float16 files) into {@code weights}; on any failure nothing stays loaded.
      */
     public static ControlNetModel load(Path folder, NDManager weights) {
-        if (!Files.isDirectory(folder)) {
-            throw WeightFileException.of(folder, "ControlNet folder not found (expected a diffusers ControlNet folder with "
-                    + "config.json and diffusion_pytorch_model.safetensors)");
-        }
-        Path configFile = folder.resolve("config.json");
-        if (!Files.isRegularFile(configFile)) {
-            throw WeightFileException.of(configFile, "missing: a diffusers ControlNet folder has config.json beside "
-                    + "diffusion_pytorch_model.safetensors");
-        }
-        ControlNetModel net = new ControlNetModel(ControlNetConfig.read(configFile));
+        ControlNetModel net = new ControlNetModel(readConfig(folder));
         NDManager own = weights.newSubManager();
         try (TensorSource source = WeightFiles.openIn(folder, "diffusion_pytorch_model")) {
             ModuleWeights.load(net, source, KeyMapping.identity(), own, "ControlNet", EngineRuntime.computeType(weights.getDevice()));
@@ -147,6 +138,33 @@ public final class ControlNetModel extends Module implements AutoCloseable {
             ownWeights = null;
             clearParameters();
         }
+    }
+
+    private static ControlNetConfig readConfig(Path folder) {
+        if (!Files.isDirectory(folder)) {
+            throw WeightFileException.of(folder, "ControlNet folder not found (expected a diffusers ControlNet folder with "
+                    + "config.json and diffusion_pytorch_model.safetensors)");
+        }
+        Path configFile = folder.resolve("config.json");
+        if (!Files.isRegularFile(configFile)) {
+            throw WeightFileException.of(configFile, "missing: a diffusers ControlNet folder has config.json beside "
+                    + "diffusion_pytorch_model.safetensors");
+        }
+        return ControlNetConfig.read(configFile);
+    }
+
+    /**
+     * Checks a ControlNet folder without loading it: the config, and the weight file's keys and shapes against the
+     * network the config describes (from the file's header). Returns the config.
+     *
+     * @throws WeightFileException naming the file and what does not fit
+     */
+    public static ControlNetConfig check(Path folder) {
+        ControlNetConfig config = readConfig(folder);
+        try (TensorSource source = WeightFiles.openIn(folder, "diffusion_pytorch_model")) {
+            ModuleWeights.plan(new ControlNetModel(config), source, KeyMapping.identity()).requireComplete("ControlNet");
+        }
+        return config;
     }
 
     public ControlNetConfig config() {

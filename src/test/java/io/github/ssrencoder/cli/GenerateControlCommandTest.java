@@ -141,13 +141,17 @@ class GenerateControlCommandTest {
         Path noWeights = tmp.resolve("no-weights");
         Files.createDirectories(noWeights);
         Files.copy(a.resolve("controlnet/config.json"), noWeights.resolve("config.json"));
+        Path unetWeights = tmp.resolve("unet-weights");
+        Files.createDirectories(unetWeights);
+        Files.copy(a.resolve("controlnet/config.json"), unetWeights.resolve("config.json"));
+        Files.copy(a.resolve("sd/unet/diffusion_pytorch_model.safetensors"), unetWeights.resolve("diffusion_pytorch_model.safetensors"));
         Files.writeString(tmp.resolve("job.json"), "{\"prompt\": \"p\", \"output\": \"x.png\", \"controls\": [{\"controlnet\": \"c\"}]}");
         String control = a.resolve("control.png").toString();
         String net = a.resolve("controlnet").toString();
         Path models = linkedModels("models-without-controlnet", false);
         List<String> common = List.of("generate", "--models", models.toString(), "--prompt", "p", "--steps", "1", "--width", "64",
                 "--height", "64", "--output", tmp.resolve("x.png").toString());
-        Map<List<String>, String> cases = Map.of(
+        Map<List<String>, String> cases = new java.util.HashMap<>(Map.of(
                 List.of("--control", broken.toString(), "--controlnet", net), broken + ": not a readable image",
                 List.of("--control", tmp.resolve("missing.png").toString(), "--controlnet", net), "missing.png: image file not found",
                 List.of("--control", control, "--controlnet", tmp.resolve("nope").toString()), "nope: ControlNet folder not found",
@@ -157,7 +161,9 @@ class GenerateControlCommandTest {
                 List.of("--control", control), "no ControlNet for this control image",
                 List.of("--control", control, "--controlnet", net, "--control-start", "0.8", "--control-end", "0.5"),
                         "control start and end",
-                List.of("--job", tmp.resolve("job.json").toString()), "controls[0] needs an 'image'");
+                List.of("--job", tmp.resolve("job.json").toString()), "controls[0] needs an 'image'"));
+        cases.put(List.of("--control", control, "--controlnet", unetWeights.toString()),
+                unetWeights.resolve("diffusion_pytorch_model.safetensors").toString());
         cases.forEach((extra, expected) -> {
             List<String> args = new ArrayList<>(common);
             args.addAll(extra);
@@ -166,6 +172,9 @@ class GenerateControlCommandTest {
             String last = r.err().strip().lines().reduce((x, y) -> y).orElse("");
             assertTrue(last.startsWith("ssr: ") && last.contains(expected), args + " → " + r.err());
             assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+            if (!expected.contains("does not fit")) {
+                assertFalse(r.err().contains("Loading UNet"), "refused before any model loads: " + r.err());
+            }
             assertFalse(Files.exists(tmp.resolve("x.png")), "no output on bad input");
         });
     }
