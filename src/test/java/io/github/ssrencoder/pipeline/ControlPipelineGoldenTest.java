@@ -127,6 +127,28 @@ class ControlPipelineGoldenTest {
     }
 
     @Test
+    void controlNetsAreLoadedOnceAndReleasedWhenNoLongerUsed() {
+        List<String> stages = new java.util.ArrayList<>();
+        ProgressListener record = new ProgressListener() {
+            @Override
+            public void stage(String message) {
+                stages.add(message);
+            }
+        };
+        SubjectQuery q = SubjectQuery.text(PipelineGoldenTest.image("reference.png"), "red circle");
+        GenerationRequest plain = new GenerationRequest(List.of(q), "a red circle", "", 0.5, 7.5, 1, "ddim", 64, 64, 1L, null, 1);
+        pipeline.generate(plain, ProgressListener.NONE);
+        long without = pipeline.liveModelArrays();
+        GenerationRequest controlled = plain.withControls(List.of(control("control2.png", "controlnet2", 1, 0, 1)));
+        pipeline.generate(controlled, record);
+        assertTrue(pipeline.liveModelArrays() > without, "the ControlNet's weights are loaded");
+        pipeline.generate(controlled, record);
+        assertEquals(1, stages.stream().filter(s -> s.startsWith("Loading ControlNet")).count(), stages.toString());
+        pipeline.generate(plain, ProgressListener.NONE);
+        assertEquals(without, pipeline.liveModelArrays(), "a ControlNet no run uses any more is released");
+    }
+
+    @Test
     void float16ControlNetFilesLoad(@TempDir Path dir) throws IOException {
         Path half = dir.resolve("half");
         Files.createDirectories(half);
