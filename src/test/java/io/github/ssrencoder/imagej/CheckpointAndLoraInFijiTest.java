@@ -86,7 +86,8 @@ class CheckpointAndLoraInFijiTest {
         ImagePlus ref = GenerateFromSubjectCommandTest.reference(32, 32);
         String lora = LORA_A + ":0.8;" + LORA_B;
         CommandModule m = ctx.run(GenerateFromSubjectCommand.class, "input", ref, "query", "red disc", "prompt", "x",
-                "steps", 2, "width", 32, "height", 32, "seed", 3L, "images", 1, "use_roi", false, "lora", lora);
+                "steps", 2, "width", 32, "height", 32, "seed", 3L, "images", 1, "use_roi", false, "framing", "center-crop",
+                "lora", lora);
         assertFalse(m.isCanceled(), m.getCancelReason());
         GenerationRequest request = ctx.fake.requests.get(0);
         assertEquals(List.of(new Lora(LORA_A, 0.8), new Lora(LORA_B, 1.0)), request.loras());
