@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import io.github.ssrencoder.io.LdmConfig;
 import io.github.ssrencoder.io.LoraFile;
 import io.github.ssrencoder.io.ModelsFolder;
+import io.github.ssrencoder.io.WeightFileException;
 import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTextEncoder;
@@ -21,6 +22,7 @@ import io.github.ssrencoder.model.SingleFileModels;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
+import io.github.ssrencoder.model.UNetConfig;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.KeyValueCache;
 import io.github.ssrencoder.nn.LoraFusion;
@@ -33,9 +35,11 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -274,7 +278,7 @@ public final class SsrPipeline implements SubjectGenerator {
      * and releases those no longer named. A folder that fails leaves nothing of itself loaded.
      */
     private void loadControlNets(List<Control> controls, ProgressListener progress) {
-        java.util.Set<Path> wanted = new java.util.LinkedHashSet<>();
+        Set<Path> wanted = new LinkedHashSet<>();
         controls.forEach(c -> wanted.add(c.controlnet()));
         controlNets.keySet().removeIf(folder -> {
             if (!wanted.contains(folder)) {
@@ -303,24 +307,24 @@ public final class SsrPipeline implements SubjectGenerator {
      * channels and layout, and its conditioning embedding must shrink the image to the latent size.
      */
     private void checkControlNet(Path folder, ControlNetModel net) {
-        io.github.ssrencoder.model.UNetConfig c = net.config().unet();
-        io.github.ssrencoder.model.UNetConfig u = unet.config();
+        UNetConfig c = net.config().unet();
+        UNetConfig u = unet.config();
         Path config = folder.resolve("config.json");
         String expected = " does not fit this Stable Diffusion UNet: ";
         if (!c.blockOutChannels().equals(u.blockOutChannels())) {
-            throw io.github.ssrencoder.io.WeightFileException.of(config, "block_out_channels " + c.blockOutChannels() + expected
+            throw WeightFileException.of(config, "block_out_channels " + c.blockOutChannels() + expected
                     + "expected " + u.blockOutChannels() + " (a ControlNet for another Stable Diffusion version?)");
         }
         if (c.crossAttentionDim() != u.crossAttentionDim()) {
-            throw io.github.ssrencoder.io.WeightFileException.of(config, "cross_attention_dim " + c.crossAttentionDim() + expected
+            throw WeightFileException.of(config, "cross_attention_dim " + c.crossAttentionDim() + expected
                     + "expected " + u.crossAttentionDim() + " (a ControlNet for another Stable Diffusion version?)");
         }
         if (!c.layersPerBlock().equals(u.layersPerBlock()) || c.inChannels() != u.inChannels()) {
-            throw io.github.ssrencoder.io.WeightFileException.of(config, "layers_per_block " + c.layersPerBlock() + " and in_channels "
+            throw WeightFileException.of(config, "layers_per_block " + c.layersPerBlock() + " and in_channels "
                     + c.inChannels() + expected + "expected " + u.layersPerBlock() + " and " + u.inChannels());
         }
         if (net.config().embeddingDownscale() != vae.spatialScaleFactor()) {
-            throw io.github.ssrencoder.io.WeightFileException.of(config, "conditioning_embedding_out_channels "
+            throw WeightFileException.of(config, "conditioning_embedding_out_channels "
                     + net.config().embeddingChannels() + " shrink the control image " + net.config().embeddingDownscale()
                     + "×, but the VAE's latents are " + vae.spatialScaleFactor() + "× smaller than the image");
         }
