@@ -206,7 +206,7 @@ class FijiInstallIT {
         }
         assertTrue(recorded.get("generate").startsWith("run(\"Generate from Subject\", \"query=[red circle] prompt=[a red circle on a table] "),
                 recorded.toString());
-        assertTrue(recorded.get("generate").contains(" seed=42 images=2 use_roi mask_weight=1"), recorded.toString());
+        assertTrue(recorded.get("generate").contains(" seed=42 images=2 lora=[] use_roi mask_weight=1"), recorded.toString());
         assertEquals("run(\"Unload Models\");", recorded.get("unload"));
         for (String pair : List.of("generate", "attention", "query", "overlay", "multi")) {
             ImagePlus a = IJ.openImage(out.resolve(pair + "-dialog.tif").toString());
