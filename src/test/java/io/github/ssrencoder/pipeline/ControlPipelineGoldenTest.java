@@ -149,6 +149,19 @@ class ControlPipelineGoldenTest {
     }
 
     @Test
+    void controlWorksWithoutGuidanceAndForNonSquareSizes() {
+        SubjectQuery q = SubjectQuery.text(PipelineGoldenTest.image("reference.png"), "red circle");
+        GenerationRequest plain = new GenerationRequest(List.of(q), "a red circle", "", 0.5, 1.0, 2, "ddim", 72, 48, 9L, null, 1);
+        GenerationResult without = pipeline.generate(plain, ProgressListener.NONE);
+        GenerationResult with = pipeline.generate(plain.withControls(List.of(control("control_resize.png", "controlnet", 1, 0, 1))),
+                ProgressListener.NONE);
+        assertEquals(72, with.images().get(0).dimension(0));
+        assertEquals(48, with.images().get(0).dimension(1));
+        assertTrue(Golden.maxAbsDiff(without.latents().get(0).data(), with.latents().get(0).data()) > 1e-3,
+                "the control image changes the result");
+    }
+
+    @Test
     void float16ControlNetFilesLoad(@TempDir Path dir) throws IOException {
         Path half = dir.resolve("half");
         Files.createDirectories(half);
