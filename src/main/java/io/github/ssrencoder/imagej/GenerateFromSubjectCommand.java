@@ -62,6 +62,15 @@ public class GenerateFromSubjectCommand extends SsrCommand {
     @Parameter(label = "LoRAs (file:weight;file:weight, empty = none)", required = false, persist = false)
     private String lora;
 
+    @Parameter(label = "Control image for a ControlNet (none = no ControlNet)", required = false, persist = false)
+    private ImagePlus control;
+
+    @Parameter(label = "ControlNet folder (empty = the models folder's controlnet/)", required = false, persist = false)
+    private String controlnet = "";
+
+    @Parameter(label = "ControlNet scale", min = "0", max = "10", stepSize = "0.1", required = false, persist = false)
+    private double control_scale = 1.0;
+
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
 
@@ -76,7 +85,7 @@ public class GenerateFromSubjectCommand extends SsrCommand {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
                 scheduler, width, height, seed, images, lora);
         SsrRuns.Outputs out = SsrRuns.generateFromSubject(ssr, input, query, use_roi, mask_weight, framing, models,
-                params, progress);
+                params, ControlInput.of(control, controlnet, control_scale), progress);
         result = out.result();
         attention = out.attention();
         logInfo("SSR-Encoder: generated " + result.getStackSize() + " image(s), seed " + result.getProp("seed"));

@@ -69,6 +69,15 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
     @Parameter(label = "LoRAs (file:weight;file:weight, empty = none)", required = false, persist = false)
     private String lora;
 
+    @Parameter(label = "Control image for a ControlNet (none = no ControlNet)", required = false, persist = false)
+    private ImagePlus control;
+
+    @Parameter(label = "ControlNet folder (empty = the models folder's controlnet/)", required = false, persist = false)
+    private String controlnet = "";
+
+    @Parameter(label = "ControlNet scale", min = "0", max = "10", stepSize = "0.1", required = false, persist = false)
+    private double control_scale = 1.0;
+
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
 
@@ -85,7 +94,8 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
                         Framing.parse(framing))
                 : MultiSubjects.fromQueries(queries, WindowManager::getImage, scales, use_roi, mask_weight,
                         Framing.parse(framing));
-        result = SsrRuns.generateMulti(ssr, subjects, mask_weight, framing, models, params, progress).result();
+        result = SsrRuns.generateMulti(ssr, subjects, mask_weight, framing, models, params,
+                ControlInput.of(control, controlnet, control_scale), progress).result();
         logInfo("SSR-Encoder: generated " + result.getStackSize() + " image(s) from " + subjects.size()
                 + " subjects, seed " + result.getProp("seed"));
     }

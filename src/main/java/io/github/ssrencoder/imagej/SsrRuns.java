@@ -35,6 +35,14 @@ public final class SsrRuns {
     public static Outputs generateFromSubject(SsrService service, ImagePlus imp, String query, boolean useRoi,
                                               double maskWeight, String framing, String models,
                                               GenerationParameters params, ProgressListener progress) {
+        return generateFromSubject(service, imp, query, useRoi, maskWeight, framing, models, params, null, progress);
+    }
+
+    /** As above, with a ControlNet guided by {@code control} ({@code null}: none). */
+    public static Outputs generateFromSubject(SsrService service, ImagePlus imp, String query, boolean useRoi,
+                                              double maskWeight, String framing, String models,
+                                              GenerationParameters params, ControlInput control,
+                                              ProgressListener progress) {
         SubjectQueries.Framed subject = SubjectQueries.of(imp, imp == null ? null : imp.getRoi(), query, useRoi,
                 maskWeight, 1.0, Framing.parse(framing));
         Path root = service.modelsFor(models);
@@ -44,7 +52,7 @@ public final class SsrRuns {
         fiji.put("use_roi", Boolean.toString(subject.query().hasMask()));
         fiji.put("mask_weight", Double.toString(maskWeight));
         fiji.put("framing", Framing.name(subject.query().framing()));
-        GenerationResult result = generate(service, root, List.of(subject), params, fiji, progress);
+        GenerationResult result = generate(service, root, List.of(subject), params, control, fiji, progress);
         ImagePlus out = ResultImages.toImagePlus(result, params.prompt(), fiji);
         ImagePlus attention = result.attention().isEmpty() ? null
                 : AttentionImages.heatMaps(result.attention().get(0), subject);
@@ -55,6 +63,13 @@ public final class SsrRuns {
     public static Outputs generateMulti(SsrService service, List<SubjectQueries.Framed> subjects, double maskWeight,
                                         String framing, String models, GenerationParameters params,
                                         ProgressListener progress) {
+        return generateMulti(service, subjects, maskWeight, framing, models, params, null, progress);
+    }
+
+    /** As above, with a ControlNet guided by {@code control} ({@code null}: none). */
+    public static Outputs generateMulti(SsrService service, List<SubjectQueries.Framed> subjects, double maskWeight,
+                                        String framing, String models, GenerationParameters params,
+                                        ControlInput control, ProgressListener progress) {
         Path root = service.modelsFor(models);
         Map<String, String> fiji = new LinkedHashMap<>();
         StringBuilder queries = new StringBuilder();
@@ -67,7 +82,7 @@ public final class SsrRuns {
         fiji.put("scales", weights.toString());
         fiji.put("mask_weight", Double.toString(maskWeight));
         fiji.put("framing", framing == null || framing.isBlank() ? Framing.CENTER_CROP : framing);
-        GenerationResult result = generate(service, root, subjects, params, fiji, progress);
+        GenerationResult result = generate(service, root, subjects, params, control, fiji, progress);
         return new Outputs(ResultImages.toImagePlus(result, params.prompt(), fiji), null, null);
     }
 
@@ -86,13 +101,18 @@ public final class SsrRuns {
     }
 
     private static GenerationResult generate(SsrService service, Path root, List<SubjectQueries.Framed> subjects,
-                                             GenerationParameters params, Map<String, String> fiji,
-                                             ProgressListener progress) {
+                                             GenerationParameters params, ControlInput control,
+                                             Map<String, String> fiji, ProgressListener progress) {
         long seed = params.resolveSeed();
         List<SubjectQuery> queries = subjects.stream().map(SubjectQueries.Framed::query).toList();
         GenerationRequest request = params.toRequest(queries, seed);
+        if (control != null) {
+            request = request.withControls(List.of(control.toControl(root)));
+            control.describe(fiji, root);
+        }
         fiji.putAll(params.describe(seed));
         fiji.put("models", root.toString());
-        return service.withGenerator(root, g -> g.generate(request, progress));
+        GenerationRequest run = request;
+        return service.withGenerator(root, g -> g.generate(run, progress));
     }
 }

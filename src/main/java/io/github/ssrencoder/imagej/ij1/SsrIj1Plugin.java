@@ -6,6 +6,7 @@ import ij.Macro;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.plugin.PlugIn;
+import io.github.ssrencoder.imagej.ControlInput;
 import io.github.ssrencoder.imagej.Framing;
 import io.github.ssrencoder.imagej.GenerationParameters;
 import io.github.ssrencoder.imagej.ModelsFolderCheck;
@@ -62,7 +63,7 @@ public class SsrIj1Plugin implements PlugIn {
             return switch (command) {
                 case "generate" -> SsrRuns.generateFromSubject(service, current, o.string("query", ""),
                         o.flag("use_roi"), o.number("mask_weight", 1.0), o.string("framing", Framing.CENTER_CROP),
-                        o.string("models", ""), parameters(o), progress);
+                        o.string("models", ""), parameters(o), control(o), progress);
                 case "multi" -> multi(o, service, current, progress);
                 case "attention" -> SsrRuns.showAttention(service, current, o.string("query", ""), o.flag("use_roi"),
                         o.number("mask_weight", 1.0), o.string("framing", Framing.CENTER_CROP), o.string("models", ""),
@@ -92,6 +93,12 @@ public class SsrIj1Plugin implements PlugIn {
                 o.whole("seed", -1), o.integer("images", 1), o.string("lora", ""));
     }
 
+    /** The ControlNet of {@code control=[title] controlnet=[folder] control_scale=…} among the open images, or {@code null}. */
+    public static ControlInput control(MacroOptions o) {
+        return ControlInput.of(o.string("control", ControlInput.NONE), o.string("controlnet", ""), o.number("control_scale", 1.0),
+                WindowManager::getImage);
+    }
+
     private static SsrRuns.Outputs multi(MacroOptions o, SsrService service, ImagePlus current, StatusProgress progress) {
         String framing = o.string("framing", Framing.CENTER_CROP);
         double maskWeight = o.number("mask_weight", 1.0);
@@ -101,7 +108,8 @@ public class SsrIj1Plugin implements PlugIn {
                         current, WindowManager::getImage, o.string("scales", ""), maskWeight, Framing.parse(framing))
                 : MultiSubjects.fromQueries(queries, WindowManager::getImage, o.string("scales", ""), o.flag("use_roi"),
                         maskWeight, Framing.parse(framing));
-        return SsrRuns.generateMulti(service, subjects, maskWeight, framing, o.string("models", ""), parameters(o), progress);
+        return SsrRuns.generateMulti(service, subjects, maskWeight, framing, o.string("models", ""), parameters(o), control(o),
+                progress);
     }
 
     private static void settings(MacroOptions o, SsrService service) {
@@ -161,6 +169,15 @@ public class SsrIj1Plugin implements PlugIn {
         return o instanceof Context c ? c : null;
     }
 
+    /** {@code none}, then the titles of the open images. */
+    private static String[] controlChoices() {
+        String[] titles = WindowManager.getImageTitles();
+        String[] choices = new String[titles.length + 1];
+        choices[0] = ControlInput.NONE;
+        System.arraycopy(titles, 0, choices, 1, titles.length);
+        return choices;
+    }
+
     /** Asks for the options in a dialog whose labels are the macro keys; {@code null} when cancelled. */
     private static MacroOptions ask(String command) {
         SsrSettings stored = service().settings();
@@ -187,6 +204,9 @@ public class SsrIj1Plugin implements PlugIn {
                     gd.addNumericField("seed", -1, 0);
                     gd.addNumericField("images", 1, 0);
                     gd.addStringField("lora", "", 40);
+                    gd.addChoice("control", controlChoices(), ControlInput.NONE);
+                    gd.addStringField("controlnet", "", 40);
+                    gd.addNumericField("control_scale", 1, 2);
                 }
                 gd.addCheckbox("use_roi", true);
                 gd.addNumericField("mask_weight", 1, 2);
@@ -217,6 +237,9 @@ public class SsrIj1Plugin implements PlugIn {
                         values.put(key, Long.toString(Math.round(gd.getNextNumber())));
                     }
                     values.put("lora", gd.getNextString());
+                    values.put("control", gd.getNextChoice());
+                    values.put("controlnet", gd.getNextString());
+                    values.put("control_scale", Double.toString(gd.getNextNumber()));
                 }
                 values.put("use_roi", Boolean.toString(gd.getNextBoolean()));
                 values.put("mask_weight", Double.toString(gd.getNextNumber()));
