@@ -119,6 +119,19 @@ class FijiInstallIT {
     }
 
     @Test
+    void controlNetExampleMacroRunsInRealImageJ() throws Exception {
+        Path examples = PROJECT.resolve("target/examples");
+        Files.createDirectories(examples);
+        Files.deleteIfExists(examples.resolve("control-generated.png"));
+        Run ij = imageJ(PROJECT.resolve("scripts/examples/generate-control.ijm"), PROJECT.toString(), false);
+        assertTrue(ij.output().contains("control used: labels, scale 0.8"), ij.output());
+        assertTrue(ij.output().contains("SSR-Encoder ControlNet example done"), ij.output());
+        ImagePlus generated = IJ.openImage(examples.resolve("control-generated.png").toString());
+        assertNotNull(generated, ij.output());
+        assertEquals(64, generated.getWidth());
+    }
+
+    @Test
     void menuEntriesAreFoundOnceAndRecordedDialogRunsReplayToTheSameResult() throws Exception {
         Path out = WORK.resolve("recorded");
         deleteTree(out);
@@ -206,7 +219,7 @@ class FijiInstallIT {
         }
         assertTrue(recorded.get("generate").startsWith("run(\"Generate from Subject\", \"query=[red circle] prompt=[a red circle on a table] "),
                 recorded.toString());
-        assertTrue(recorded.get("generate").contains(" seed=42 images=2 lora=[] use_roi mask_weight=1"), recorded.toString());
+        assertTrue(recorded.get("generate").contains(" seed=42 images=2 lora=[] control=none controlnet=[] control_scale=1 use_roi mask_weight=1"), recorded.toString());
         assertEquals("run(\"Unload Models\");", recorded.get("unload"));
         for (String pair : List.of("generate", "attention", "query", "overlay", "multi")) {
             ImagePlus a = IJ.openImage(out.resolve(pair + "-dialog.tif").toString());
