@@ -1,9 +1,12 @@
 package io.github.ssrencoder.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import io.github.ssrencoder.io.KeyMapping;
 import io.github.ssrencoder.io.TensorSource;
 import io.github.ssrencoder.io.WeightFiles;
@@ -19,9 +22,11 @@ import io.github.ssrencoder.nn.ResnetBlock2D;
 import io.github.ssrencoder.nn.Scoped;
 import io.github.ssrencoder.nn.Upsample2D;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
+import java.util.function.UnaryOperator;
 
 /**
  * Stable Diffusion's image autoencoder, diffusers' {@code AutoencoderKL} (0.23.1 semantics): the encoder maps
@@ -34,6 +39,9 @@ public final class AutoencoderKL extends Module {
     /** Renames of the older VAE attention key spelling, applied to whole dotted segments. */
     public static final Map<String, String> DEPRECATED_ATTENTION_NAMES =
             Map.of("query", "to_q", "key", "to_k", "value", "to_v", "proj_attn", "to_out.0");
+
+    /** diffusers' {@code tile_overlap_factor}: neighbouring VAE tiles overlap by a quarter of a tile. */
+    public static final double TILE_OVERLAP = 0.25;
 
     private static final float EPS = 1e-6f;
 
@@ -101,6 +109,132 @@ public final class AutoencoderKL extends Module {
             p.accept("post_quant_conv", h);
             return UNet2DCondition.typed(decoder.forward(h, p), DataType.FLOAT32);
         });
+    }
+
+    /**
+     * diffusers' {@code tile_sample_min_size}: the image-side tile of tiled decoding and encoding, the config's
+     * {@code sample_size} (512 for Stable Diffusion 1.5; diffusers' default 32 when the config has none).
+     */
+    public int defaultTileSize() {
+        return config.sampleSize() != null ? config.sampleSize() : 32;
+    }
+
+    /**
+     * As {@link #decode(NDArray)} with diffusers' VAE tiling ({@code enable_tiling}) for image tiles of
+     * {@code tileSize} pixels: latents no larger than one tile ({@code tileSize / f} per side) are decoded in one
+     * piece, bit for bit as {@link #decode(NDArray)}; larger ones are cut into tiles of that size a quarter of a tile
+     * apart less than their side, each decoded on its own, and neighbours blended linearly over a quarter of a tile
+     * ({@code tiled_decode}, {@code blend_v}, {@code blend_h}). Not equal to the one-piece decode: each tile's
+     * group norms and attention see only that tile.
+     *
+     * @param tileSize image pixels per tile side, a multiple of 4·f ({@link #defaultTileSize()} is diffusers' choice)
+     */
+    public NDArray decodeTiled(NDArray z, int tileSize) {
+        requireChannels(z, config.latentChannels(), "latents");
+        int latentTile = latentTile(tileSize);
+        long[] s = z.getShape().getShape();
+        if (s[2] <= latentTile && s[3] <= latentTile) {
+            return decode(z);
+        }
+        int blend = (int) (tileSize * TILE_OVERLAP);
+        return tiled(z, latentTile, (int) (latentTile * (1 - TILE_OVERLAP)), blend, tileSize - blend, this::decode);
+    }
+
+    /**
+     * As {@link #encodeMoments} with diffusers' VAE tiling ({@code tiled_encode}) for image tiles of {@code tileSize}
+     * pixels: an image no larger than one tile is encoded in one piece, bit for bit as {@link #encodeMoments};
+     * a larger one in overlapping tiles whose moments are blended over a quarter of a latent tile.
+     */
+    public NDArray encodeMomentsTiled(NDArray image, int tileSize) {
+        requireChannels(image, config.inChannels(), "image");
+        int latentTile = latentTile(tileSize);
+        long[] s = image.getShape().getShape();
+        if (s[2] <= tileSize && s[3] <= tileSize) {
+            return encodeMoments(image, null);
+        }
+        int blend = (int) (latentTile * TILE_OVERLAP);
+        return tiled(image, tileSize, (int) (tileSize * (1 - TILE_OVERLAP)), blend, latentTile - blend,
+                tile -> encodeMoments(tile, null));
+    }
+
+    /** diffusers' {@code tile_latent_min_size} for image tiles of {@code tileSize} pixels. */
+    private int latentTile(int tileSize) {
+        int f = spatialScaleFactor();
+        // With a latent tile divisible by 4 the tiles' stride, after coding, equals the part of each tile that is
+        // kept, so the pieces add up to exactly the untiled output size (as with diffusers' own tile sizes).
+        if (tileSize < 4 * f || tileSize % (4 * f) != 0) {
+            throw new IllegalArgumentException("VAE tile size must be a positive multiple of " + 4 * f + " pixels, got " + tileSize);
+        }
+        return tileSize / f;
+    }
+
+    /**
+     * diffusers' tiling loop: tiles of {@code tile} input rows and columns start every {@code stride} (the last ones
+     * cut short at the border), each is coded on its own; then, row by row, each coded tile is blended with the
+     * (already blended) tile above and the one to its left over {@code blend} output rows/columns, and its first
+     * {@code keep} rows and columns are kept.
+     */
+    private static NDArray tiled(NDArray x, int tile, int stride, int blend, int keep, UnaryOperator<NDArray> code) {
+        long height = x.getShape().get(2);
+        long width = x.getShape().get(3);
+        return Scoped.compute(() -> {
+            List<List<NDArray>> rows = new ArrayList<>();
+            for (long i = 0; i < height; i += stride) {
+                List<NDArray> row = new ArrayList<>();
+                for (long j = 0; j < width; j += stride) {
+                    row.add(code.apply(x.get(new NDIndex(":, :, {}:{}, {}:{}", i, Math.min(i + tile, height), j, Math.min(j + tile, width)))));
+                }
+                rows.add(row);
+            }
+            NDList keptRows = new NDList();
+            for (int i = 0; i < rows.size(); i++) {
+                List<NDArray> row = rows.get(i);
+                NDList kept = new NDList();
+                for (int j = 0; j < row.size(); j++) {
+                    NDArray t = row.get(j);
+                    if (i > 0) {
+                        t = blend(rows.get(i - 1).get(j), t, blend, 2);
+                    }
+                    if (j > 0) {
+                        t = blend(row.get(j - 1), t, blend, 3);
+                    }
+                    // later tiles blend with this one as it is now, as diffusers' in-place blending leaves it
+                    row.set(j, t);
+                    kept.add(t.get(new NDIndex(":, :, :{}, :{}", keep, keep)));
+                }
+                keptRows.add(NDArrays.concat(kept, 3));
+            }
+            return NDArrays.concat(keptRows, 2);
+        });
+    }
+
+    /**
+     * diffusers' {@code blend_v} ({@code axis} 2) and {@code blend_h} ({@code axis} 3): the first e rows (columns) of
+     * {@code b} become {@code a[−e + y]·(1 − y/e) + b[y]·(y/e)}, e = min(extent, both sizes). The weights are
+     * rounded to float32 as PyTorch rounds a Python scalar multiplying a float32 tensor. When {@code b} is shorter
+     * than the extent, {@code a}'s last rows are blended with {@code b}'s first ones even though they do not
+     * cover the same pixels: diffusers does the same.
+     */
+    static NDArray blend(NDArray a, NDArray b, int extent, int axis) {
+        long sizeA = a.getShape().get(axis);
+        long sizeB = b.getShape().get(axis);
+        int e = (int) Math.min(extent, Math.min(sizeA, sizeB));
+        if (e == 0) {
+            return b;
+        }
+        float[] weightA = new float[e];
+        float[] weightB = new float[e];
+        for (int y = 0; y < e; y++) {
+            weightA[y] = (float) (1 - (double) y / e);
+            weightB[y] = (float) ((double) y / e);
+        }
+        Shape weightShape = axis == 2 ? new Shape(1, 1, e, 1) : new Shape(1, 1, 1, e);
+        String head = axis == 2 ? ":, :, {}:{}" : ":, :, :, {}:{}";
+        NDManager m = b.getManager();
+        NDArray fromA = a.get(new NDIndex(head, sizeA - e, sizeA)).mul(m.create(weightA, weightShape));
+        NDArray fromB = b.get(new NDIndex(head, 0, e)).mul(m.create(weightB, weightShape));
+        NDArray rest = b.get(new NDIndex(head, e, sizeB));
+        return NDArrays.concat(new NDList(fromA.add(fromB), rest), axis);
     }
 
     /** The mean of the latent distribution of an image [B, in, H, W] in [−1, 1] (not multiplied by the scaling factor). */
