@@ -19,6 +19,7 @@ import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.pipeline.ReferenceFraming;
 import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectQuery;
+import io.github.ssrencoder.pipeline.VaeTiling;
 import io.github.ssrencoder.schedule.Schedulers;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
@@ -104,6 +105,10 @@ final class GenerateCommand implements Callable<Integer> {
     List<String> loras = new ArrayList<>();
     @CommandLine.ArgGroup(exclusive = false, multiplicity = "0..*", heading = "ControlNet (repeat the group for several nets):%n")
     List<ControlArgs> controls = new ArrayList<>();
+    @Option(names = "--vae-tiling", defaultValue = "auto",
+            description = "Decode the image in tiles: auto (above 512², default), on or off. Tiling bounds the decoder's "
+                    + "memory and changes the image slightly.")
+    String vaeTiling;
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
     @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
@@ -191,7 +196,8 @@ final class GenerateCommand implements Callable<Integer> {
         JobSpec flags = new JobSpec(subjects, prompt, negativePrompt, scale, maskWeight, guidance, steps, scheduler, width,
                 height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
                 loras.stream().map(Lora::parse).toList(),
-                controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList());
+                controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList(),
+                vaeTiling);
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");
@@ -263,7 +269,8 @@ final class GenerateCommand implements Callable<Integer> {
             controlList.add(control(c, images));
         }
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
-                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList);
+                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList)
+                .withVaeTiling(VaeTiling.parse(j.vaeTiling()));
         return new Prepared(j, request);
     }
 

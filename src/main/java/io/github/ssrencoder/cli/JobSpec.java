@@ -19,7 +19,8 @@ import java.util.Set;
 record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
                Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
-               boolean ema, List<Lora> loras, List<ControlSpec> controls) {
+               boolean ema, List<Lora> loras, List<ControlSpec> controls,
+               String vaeTiling) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
@@ -31,7 +32,8 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
 
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
-            "save_attention", "images", "framing", "checkpoint", "ema", "loras", "controls", "jobs");
+            "save_attention", "images", "framing", "checkpoint", "ema", "loras", "controls", "vae_tiling",
+            "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
     private static final Set<String> LORA_KEYS = Set.of("file", "weight");
     private static final Set<String> CONTROL_KEYS = Set.of("image", "controlnet", "scale", "start", "end");
@@ -125,7 +127,8 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 path(file, base, o, "checkpoint", d.checkpoint()),
                 JsonFiles.getBoolean(file, o, "ema", d.ema()),
                 o.has("loras") ? loras(file, base, o.get("loras")) : d.loras(),
-                o.has("controls") ? controls(file, base, o.get("controls")) : d.controls());
+                o.has("controls") ? controls(file, base, o.get("controls")) : d.controls(),
+                JsonFiles.getString(file, o, "vae_tiling", d.vaeTiling()));
     }
 
     /**

@@ -24,11 +24,12 @@ import java.util.Objects;
  * @param numImages      images to generate, 1…64 (their initial noise is one draw of shape [numImages, C, h, w], as diffusers draws it)
  * @param loras          LoRAs fused into the UNet and text encoder for this run, in order (empty for none)
  * @param controls       control images with their ControlNets (empty for none); several nets' residuals are summed
+ * @param vaeTiling      whether the final latents are decoded in tiles ({@code null} = {@link VaeTiling#AUTO})
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
                                 Latents initLatents, int numImages, List<Lora> loras,
-                                List<Control> controls) {
+                                List<Control> controls, VaeTiling vaeTiling) {
 
     public static final double DEFAULT_SCALE = 1.0;
     public static final double DEFAULT_GUIDANCE = 7.5;
@@ -40,6 +41,7 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
         subjects = List.copyOf(Objects.requireNonNull(subjects, "subjects"));
         loras = loras == null ? List.of() : List.copyOf(loras);
         controls = controls == null ? List.of() : List.copyOf(controls);
+        vaeTiling = vaeTiling == null ? VaeTiling.AUTO : vaeTiling;
         prompt = prompt == null ? "" : prompt;
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         scheduler = scheduler == null || scheduler.isBlank() ? DEFAULT_SCHEDULER : scheduler;
@@ -80,16 +82,30 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                 loras, List.of());
     }
 
+    /** A request with automatic VAE tiling. */
+    public GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale, double guidance,
+                             int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages,
+                             List<Lora> loras, List<Control> controls) {
+        this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
+                loras, controls, VaeTiling.AUTO);
+    }
+
     /** This request with {@code loras} instead of its own. */
     public GenerationRequest withLoras(List<Lora> loras) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls);
+                initLatents, numImages, loras, controls, vaeTiling);
     }
 
     /** This request with {@code controls} instead of its own. */
     public GenerationRequest withControls(List<Control> controls) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls);
+                initLatents, numImages, loras, controls, vaeTiling);
+    }
+
+    /** This request with {@code vaeTiling} instead of its own. */
+    public GenerationRequest withVaeTiling(VaeTiling vaeTiling) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls, vaeTiling);
     }
 
     private static void requireRange(String what, double v, double lo, double hi) {

@@ -414,7 +414,8 @@ public final class SsrPipeline implements SubjectGenerator {
                 try (NDManager decode = run.newSubManager()) {
                     NDArray z = latents.div(vae.scalingFactor());
                     z.attach(decode);
-                    NDArray decoded = vae.decode(z);
+                    NDArray decoded = request.vaeTiling().tiles(request.width(), request.height())
+                            ? vae.decodeTiled(z, VaeTiling.tileSize(vae)) : vae.decode(z);
                     decoded.attach(decode);
                     images.add(ImageConversion.toRgb(decoded));
                 }
@@ -547,6 +548,10 @@ public final class SsrPipeline implements SubjectGenerator {
             p.put(prefix + ".scale", fmt(c.scale()));
             p.put(prefix + ".start", fmt(c.start()));
             p.put(prefix + ".end", fmt(c.end()));
+        }
+        p.put("vae_tiling", r.vaeTiling().toString());
+        if (r.vaeTiling().tiles(r.width(), r.height())) {
+            p.put("vae_tile_size", Integer.toString(VaeTiling.tileSize(vae)));
         }
         p.put("models", modelsRoot.toString());
         p.put("device", device.toString());

@@ -252,6 +252,8 @@ class GenerateCommandTest {
                         "--height", "64", "--output", tmp.resolve("x.png").toString()),
                 List.of("generate", "--models", a.toString(), "--checkpoint", tmp.resolve("missing.ckpt").toString(),
                         "--prompt", "p", "--steps", "1", "--width", "64", "--height", "64", "--output", tmp.resolve("x.png").toString()),
+                List.of("generate", "--models", a.toString(), "--prompt", "p", "--vae-tiling", "sometimes", "--steps", "1",
+                        "--width", "64", "--height", "64", "--output", tmp.resolve("x.png").toString()),
                 List.of("generate", "--bogus"))) {
             Run r = run(args.toArray(String[]::new));
             assertEquals(2, r.code(), args + " → " + r.err());

@@ -1,6 +1,9 @@
 package io.github.ssrencoder.pipeline;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
@@ -10,11 +13,14 @@ import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.testing.Golden;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import net.imglib2.RandomAccessibleInterval;
 import net.imglib2.img.array.ArrayImg;
 import net.imglib2.img.basictypeaccess.array.IntArray;
 import net.imglib2.type.numeric.ARGBType;
+import net.imglib2.view.Views;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -186,6 +192,32 @@ public class PipelineGoldenTest {
         assertEquals(42L, a.seed());
         org.junit.jupiter.api.Assertions.assertArrayEquals(a.latents().get(0).data(), b.latents().get(0).data());
         assertEquals("42", a.parameters().get("seed"));
+    }
+
+    /** The tiny VAE's sample_size is 64, so the pipeline's tiles are 32 pixels: a 64² image is tiled when asked. */
+    @Test
+    void vaeTilingChangesOnlyTheDecodeAndIsReported() {
+        GenerationRequest r = new GenerationRequest(List.of(), "a red circle", "", 1.0, 7.5, 2, "ddim", 64, 64, 42L, null, 1);
+        GenerationResult auto = pipeline.generate(r, ProgressListener.NONE);
+        GenerationResult off = pipeline.generate(r.withVaeTiling(VaeTiling.OFF), ProgressListener.NONE);
+        GenerationResult on = pipeline.generate(r.withVaeTiling(VaeTiling.ON), ProgressListener.NONE);
+        assertEquals(VaeTiling.AUTO, r.vaeTiling());
+        assertEquals("auto", auto.parameters().get("vae_tiling"));
+        assertEquals("off", off.parameters().get("vae_tiling"));
+        assertEquals("on", on.parameters().get("vae_tiling"));
+        assertEquals("32", on.parameters().get("vae_tile_size"));
+        assertNull(auto.parameters().get("vae_tile_size"), "64² is below the automatic threshold");
+        assertArrayEquals(off.latents().get(0).data(), on.latents().get(0).data());
+        int[] untiled = argb(off.images().get(0));
+        assertArrayEquals(untiled, argb(auto.images().get(0)), "auto at 64² decodes in one piece");
+        assertFalse(Arrays.equals(untiled, argb(on.images().get(0))),
+                "tiling on should change the decoded image");
+    }
+
+    private static int[] argb(RandomAccessibleInterval<ARGBType> image) {
+        List<Integer> v = new ArrayList<>();
+        Views.flatIterable(image).forEach(p -> v.add(p.get()));
+        return v.stream().mapToInt(Integer::intValue).toArray();
     }
 
     @Test
