@@ -21,6 +21,7 @@ import io.github.ssrencoder.pipeline.GenerationResult;
 import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectQuery;
+import io.github.ssrencoder.pipeline.VaeTiling;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -305,6 +306,17 @@ public final class Bench {
                     }
                 });
                 report.figure("vae_decode_512", String.format(Locale.ROOT, "VAE decode 512² (1×%d×%d²)", vae.config().latentChannels(), latent), m);
+                ProcMemory.releaseFreedMemory();
+                int tile = VaeTiling.tileSize(vae);
+                Measurement tiled = Measurement.of(opt.warmup(), opt.repeats(), () -> {
+                    try (NDArray image = vae.decodeTiled(z, tile)) {
+                        image.getFloat(0, 0, 0, 0);
+                    }
+                });
+                report.figure("vae_decode_512_tiled", String.format(Locale.ROOT, "VAE decode 512², tiled (%d-px tiles)", tile), tiled);
+                report.put("vae_decode_tile_size", tile);
+                report.line(String.format(Locale.ROOT, "%-46s %9.2f  (peak RSS %.0f → %.0f MiB)", "VAE decode 512² tiled / untiled time",
+                        tiled.median() / m.median(), m.peakRssMiB(), tiled.peakRssMiB()));
             }
         }
     }
@@ -416,24 +428,36 @@ public final class Bench {
         }
     }
 
-    /** The peak memory of a 512² generation, loading included (the peak was reset before {@code open}). */
+    /**
+     * The peak memory of a 512² generation, loading included (the peak was reset before {@code open}): first with
+     * the VAE decoding in one piece, then in tiles, each with the time of its decode stage.
+     */
     private void generation512(SsrPipeline pipeline) {
         double loadPeak = ProcMemory.peakMiB();
-        ProcMemory.resetPeak();
-        double start = ProcMemory.rssMiB();
-        long t0 = System.nanoTime();
-        GenerationResult r = pipeline.generate(request(512, opt.steps512()), ProgressListener.NONE);
-        double s = (System.nanoTime() - t0) / 1e9;
-        requireFinite("512² generation", r);
-        double generationPeak = ProcMemory.peakMiB();
-        double peak = Math.max(loadPeak, generationPeak);
-        report.put("peak_rss_512_mb", peak);
-        report.put("generation_512_peak_rss_mb", generationPeak);
-        report.put("generation_512_start_rss_mb", start);
+        for (VaeTiling tiling : List.of(VaeTiling.OFF, VaeTiling.ON)) {
+            String suffix = tiling == VaeTiling.OFF ? "" : "_tiled";
+            ProcMemory.releaseFreedMemory();
+            ProcMemory.resetPeak();
+            double start = ProcMemory.rssMiB();
+            StageTimes stages = new StageTimes();
+            long t0 = System.nanoTime();
+            GenerationResult r = pipeline.generate(request(512, opt.steps512()).withVaeTiling(tiling), stages);
+            double s = (System.nanoTime() - t0) / 1e9;
+            stages.end();
+            requireFinite("512² generation", r);
+            double generationPeak = ProcMemory.peakMiB();
+            double peak = Math.max(loadPeak, generationPeak);
+            double decode = stages.seconds("Decoding image 1 of 1");
+            report.put("peak_rss_512" + suffix + "_mb", peak);
+            report.put("generation_512" + suffix + "_peak_rss_mb", generationPeak);
+            report.put("generation_512" + suffix + "_start_rss_mb", start);
+            report.put("generation_512" + suffix + "_s", s);
+            report.put("generation_512" + suffix + "_decode_s", decode);
+            report.line(String.format(Locale.ROOT, "%-46s %9.0f MiB  (loading %.0f, generation %.0f from %.0f; %d steps in %.1f s, "
+                            + "decode %.1f s; target ≤ 6 GB tiled)", "peak RSS, load + 512² SSR generation, VAE tiling " + tiling,
+                    peak, loadPeak, generationPeak, start, opt.steps512(), s, decode));
+        }
         report.put("generation_512_steps", opt.steps512());
-        report.put("generation_512_s", s);
-        report.line(String.format(Locale.ROOT, "%-46s %9.0f MiB  (loading %.0f, generation %.0f from %.0f; %d steps in %.1f s; target ≤ 7 GB)",
-                "peak RSS, load + 512² SSR generation", peak, loadPeak, generationPeak, start, opt.steps512(), s));
     }
 
     /**
@@ -535,6 +559,11 @@ public final class Bench {
             end();
             current = message.replaceFirst("^Loading ", "");
             since = System.nanoTime();
+        }
+
+        /** Seconds spent in the stage reported as {@code message} (0 if it was not reported). */
+        double seconds(String message) {
+            return seconds.getOrDefault(message.replaceFirst("^Loading ", ""), 0.0);
         }
 
         void end() {
