@@ -122,8 +122,8 @@ public final class AutoencoderKL extends Module {
     /**
      * As {@link #decode(NDArray)} with diffusers' VAE tiling ({@code enable_tiling}) for image tiles of
      * {@code tileSize} pixels: latents no larger than one tile ({@code tileSize / f} per side) are decoded in one
-     * piece, bit for bit as {@link #decode(NDArray)}; larger ones are cut into tiles of that size a quarter of a tile
-     * apart less than their side, each decoded on its own, and neighbours blended linearly over a quarter of a tile
+     * piece, bit for bit as {@link #decode(NDArray)}; larger ones are cut into tiles of that size starting every three
+     * quarters of a tile, each decoded on its own, and neighbours blended linearly over a quarter of a tile
      * ({@code tiled_decode}, {@code blend_v}, {@code blend_h}). Not equal to the one-piece decode: each tile's
      * group norms and attention see only that tile.
      *
