@@ -44,6 +44,8 @@ class FijiInstallIT {
     private static final Path TINY = PROJECT.resolve("src/test/resources/golden/tiny-a");
     private static final Path WORK = BUILD.resolve("fiji-it");
     private static final Path FIJI = WORK.resolve("Fiji.app");
+    /** Where the example macros write (they take the repository root as their argument). */
+    private static final Path EXAMPLES = PROJECT.resolve("target/examples");
     private static final List<String> COMMANDS = List.of("Generate from Subject", "Multi-Subject Generate",
             "Show Query Attention", "SSR-Encoder Settings...", "Unload Models");
     private static final Pattern RECORDED = Pattern.compile("^SSR-RECORDED (\\w+) (.*)$", Pattern.MULTILINE);
@@ -71,7 +73,7 @@ class FijiInstallIT {
 
     @Test
     void installScriptPutsOnlyThisMachinesLibtorchByDefault() throws Exception {
-        assumeTrue(System.getProperty("os.name").startsWith("Linux") && "amd64".equals(System.getProperty("os.arch")));
+        assumeTrue(onLinuxX64());
         Path other = WORK.resolve("Default.app");
         Files.createDirectories(other.resolve("jars"));
         Files.createDirectories(other.resolve("plugins"));
@@ -87,10 +89,7 @@ class FijiInstallIT {
 
     @Test
     void exampleMacroInRealImageJGivesTheCommandLinesPixels() throws Exception {
-        Path examples = PROJECT.resolve("target/examples");
-        Files.createDirectories(examples);
-        Files.deleteIfExists(examples.resolve("generated-1.png"));
-        Run ij = imageJ(PROJECT.resolve("scripts/examples/generate.ijm"), PROJECT.toString(), false);
+        Run ij = runExample("generate.ijm", "generated-1.png");
         assertTrue(ij.output().contains("SSR-Encoder example done"), ij.output());
         // The same generation through scripts/ssr: the macro's oval selection as a mask file.
         Path dir = WORK.resolve("cli");
@@ -109,24 +108,19 @@ class FijiInstallIT {
                 "--guidance", "7.5", "--steps", "4", "--scheduler", "unipc", "--width", "64", "--height", "64", "--seed", "42",
                 "--output", cliOut.toString()), Map.of("DJL_CACHE_DIR", BUILD.resolve("djl-cache").toString()), 300);
         assertEquals(0, cli.exit(), cli.output());
-        assertSamePixels(IJ.openImage(cliOut.toString()), IJ.openImage(examples.resolve("generated-1.png").toString()));
-        String linux64 = FIJI.resolve("jars/linux64").toString();
-        if (System.getProperty("os.name").startsWith("Linux") && "amd64".equals(System.getProperty("os.arch"))) {
-            assertTrue(ij.output().contains("libtorch from " + linux64 + File.separator + "pytorch-native-cpu-"),
+        assertSamePixels(IJ.openImage(cliOut.toString()), IJ.openImage(EXAMPLES.resolve("generated-1.png").toString()));
+        if (onLinuxX64()) {
+            assertTrue(ij.output().contains("libtorch from " + FIJI.resolve("jars/linux64") + File.separator + "pytorch-native-cpu-"),
                     "the engine must load libtorch from jars/linux64/ although all platforms are on the class path:\n" + ij.output());
         }
-
     }
 
     @Test
     void controlNetExampleMacroRunsInRealImageJ() throws Exception {
-        Path examples = PROJECT.resolve("target/examples");
-        Files.createDirectories(examples);
-        Files.deleteIfExists(examples.resolve("control-generated.png"));
-        Run ij = imageJ(PROJECT.resolve("scripts/examples/generate-control.ijm"), PROJECT.toString(), false);
+        Run ij = runExample("generate-control.ijm", "control-generated.png");
         assertTrue(ij.output().contains("control used: labels, scale 0.8"), ij.output());
         assertTrue(ij.output().contains("SSR-Encoder ControlNet example done"), ij.output());
-        ImagePlus generated = IJ.openImage(examples.resolve("control-generated.png").toString());
+        ImagePlus generated = IJ.openImage(EXAMPLES.resolve("control-generated.png").toString());
         assertNotNull(generated, ij.output());
         assertEquals(64, generated.getWidth());
     }
@@ -233,6 +227,17 @@ class FijiInstallIT {
         assertTrue(dialogSettings.contains("threads=1"), dialogSettings);
         assertEquals(dialogSettings, line(text, "SSR-SETTINGS-REPLAY "));
         assertTrue(text.contains("SSR-IMAGES-LEFT 1\n"), "only the reference stays open:\n" + text);
+    }
+
+    private static boolean onLinuxX64() {
+        return System.getProperty("os.name").startsWith("Linux") && "amd64".equals(System.getProperty("os.arch"));
+    }
+
+    /** Runs {@code scripts/examples/<macro>} on the repository in the real ImageJ, its output file removed first. */
+    private static Run runExample(String macro, String output) throws Exception {
+        Files.createDirectories(EXAMPLES);
+        Files.deleteIfExists(EXAMPLES.resolve(output));
+        return imageJ(PROJECT.resolve("scripts/examples").resolve(macro), PROJECT.toString(), false);
     }
 
     private static String line(String text, String prefix) {
