@@ -37,7 +37,12 @@ class GenerateCommandTest {
     }
 
     private Path initLatents(String caseName) {
-        Path file = tmp.resolve(caseName + "-init.safetensors");
+        return initLatents(tmp, caseName);
+    }
+
+    /** The golden case's initial latents as a file for {@code --init-latents}, written into {@code dir}. */
+    static Path initLatents(Path dir, String caseName) {
+        Path file = dir.resolve(caseName + "-init.safetensors");
         try (SafetensorsFile f = Golden.caseTensors(caseName); NDManager m = NDManager.newBaseManager()) {
             NDArray a = f.load("latents_init", m);
             new SafetensorsWriter().add("latents", a.getShape().getShape(), a.toFloatArray()).write(file);
@@ -45,7 +50,8 @@ class GenerateCommandTest {
         return file;
     }
 
-    private void assertLatents(String caseName, Path saved) {
+    /** The latents saved by {@code --save-latents} against the golden case's final latents (abs 5e-4). */
+    static void assertLatents(String caseName, Path saved) {
         try (SafetensorsFile f = Golden.caseTensors(caseName); SafetensorsFile s = SafetensorsFile.open(saved);
              NDManager m = NDManager.newBaseManager()) {
             Golden.assertClose(caseName + " latents via CLI", f.load("latents_final", m), s.load("latents", m), 5e-4);

@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonObject;
-import io.github.ssrencoder.io.SafetensorsFile;
 import io.github.ssrencoder.io.SafetensorsWriter;
 import io.github.ssrencoder.model.ControlNetConfig;
 import io.github.ssrencoder.model.ControlNetModel;
@@ -29,19 +26,11 @@ class GenerateControlCommandTest {
     Path tmp;
 
     private Path initLatents(String caseName) {
-        Path file = tmp.resolve(caseName + "-init.safetensors");
-        try (SafetensorsFile f = Golden.caseTensors(caseName); NDManager m = NDManager.newBaseManager()) {
-            NDArray a = f.load("latents_init", m);
-            new SafetensorsWriter().add("latents", a.getShape().getShape(), a.toFloatArray()).write(file);
-        }
-        return file;
+        return GenerateCommandTest.initLatents(tmp, caseName);
     }
 
     private static void assertLatents(String caseName, Path saved) {
-        try (SafetensorsFile f = Golden.caseTensors(caseName); SafetensorsFile s = SafetensorsFile.open(saved);
-             NDManager m = NDManager.newBaseManager()) {
-            Golden.assertClose(caseName + " latents via CLI", f.load("latents_final", m), s.load("latents", m), 5e-4);
-        }
+        GenerateCommandTest.assertLatents(caseName, saved);
     }
 
     private List<String> common(String caseName, Path png, Path latents) {
