@@ -1,5 +1,7 @@
 package io.github.ssrencoder.cli;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
 import io.github.ssrencoder.io.ImageFiles;
 import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.io.SafetensorsFile;
@@ -111,15 +113,27 @@ final class GenerateCommand implements Callable<Integer> {
     String vaeTiling;
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
-    @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
+    @Option(names = "--shard", paramLabel = "I/N|auto", description = "Run every N-th job starting at I (0-based), for job "
+            + "arrays; auto: I and N from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (or SLURM_ARRAY_TASK_MIN/_MAX).")
     String shard;
+    @Option(names = "--skip-existing", description = "Skip the jobs that the manifest records as done and whose outputs "
+            + "are unchanged (size and SHA-256): resumes an interrupted or preempted batch.")
+    boolean skipExisting;
+    @Option(names = "--manifest", paramLabel = "FILE", description = "JSON Lines record of each job run (job, outputs, seed, "
+            + "parameters, status, seconds, host), appended to safely by concurrent tasks (default with --job: "
+            + "NAME.manifest.jsonl beside the job file NAME.json).")
+    Path manifest;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu, mps or auto (default ${DEFAULT-VALUE}).")
     String device;
     @Option(names = "--libtorch", description = "Folder of an installed libtorch (e.g. torch/lib of a pip install with "
             + "CUDA) instead of the bundled CPU libtorch.")
     Path libtorch;
-    @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = engine default).")
-    int threads;
+    @Option(names = "--threads", description = "Intra-op threads (default: SLURM_CPUS_PER_TASK when set, else the "
+            + "engine's default; 0 = engine default).")
+    Integer threads;
+
+    @CommandLine.ParentCommand
+    SsrCli parent;
 
     /** One {@code --control IMAGE [--controlnet DIR] [--control-scale S] [--control-start A --control-end B]} group. */
     static final class ControlArgs {
@@ -141,16 +155,42 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        Map<String, String> env = parent == null ? System.getenv() : parent.env;
+        int threadCount = threads(threads, env);
         if (libtorch != null) {
             EngineRuntime.useLibtorch(libtorch); // logs when environment variables take precedence
         }
-        List<JobSpec> jobs = selectShard(jobs());
+        List<JobSpec> all = jobs();
+        Shard part = shard == null ? null : Shard.parse(shard, env);
+        List<Integer> indices = java.util.stream.IntStream.range(0, all.size()).boxed().toList();
+        if (part != null) {
+            indices = part.select(indices);
+        }
+        RunManifest record = manifest != null ? new RunManifest(manifest)
+                : job != null ? new RunManifest(RunManifest.besideJobFile(job)) : null;
+        if (skipExisting && record == null) {
+            throw new IllegalArgumentException("--skip-existing checks outputs against a manifest: give --manifest FILE "
+                    + "(a --job file has one beside it by default)");
+        }
+        List<JsonObject> recorded = skipExisting ? record.entries() : List.of();
         List<Prepared> prepared = new ArrayList<>();
-        for (JobSpec j : jobs) {
-            prepared.add(prepare(j));
+        for (int index : indices) {
+            JobSpec j = all.get(index);
+            JsonObject described = j.describe(models);
+            String key = RunManifest.sha256(RunManifest.toJson(described));
+            if (skipExisting && RunManifest.completed(recorded, key)) {
+                err.println("ssr: job " + (index + 1) + " of " + all.size() + " is done (" + j.output() + "), skipped");
+                continue;
+            }
+            prepared.add(prepare(j, index, described, key));
+        }
+        if (part != null) {
+            err.println("ssr: shard " + part + ": " + indices.size() + " of " + all.size() + " jobs, "
+                    + prepared.size() + " to run");
         }
         EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
         ProgressListener progress = new ConsoleProgress(err);
+        String host = host(env);
         int start = 0;
         while (start < prepared.size()) {
             // consecutive jobs on the same weights share one loaded pipeline
@@ -159,7 +199,7 @@ final class GenerateCommand implements Callable<Integer> {
             while (end < prepared.size() && sameWeights(first, prepared.get(end).job())) {
                 end++;
             }
-            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threads, progress)) {
+            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threadCount, progress)) {
                 err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
                 // Every SD 1.x network has the same layers: the first one loaded checks the LoRAs of all jobs.
                 List<Prepared> loraJobs = start == 0 ? prepared : prepared.subList(start, end);
@@ -168,9 +208,7 @@ final class GenerateCommand implements Callable<Integer> {
                     if (prepared.size() > 1) {
                         err.println("ssr: job " + (i + 1) + " of " + prepared.size());
                     }
-                    Prepared p = prepared.get(i);
-                    GenerationResult result = pipeline.generate(p.request(), progress);
-                    writeOutputs(p.job(), p.request().subjects(), result, out);
+                    run(pipeline, prepared.get(i), progress, record, part, host, env, out);
                 }
             }
             start = end;
@@ -178,12 +216,102 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Runs one job, writes its outputs and records it in the manifest (also when it fails). */
+    private void run(SsrPipeline pipeline, Prepared p, ProgressListener progress, RunManifest record, Shard part, String host,
+                     Map<String, String> env, PrintWriter out) {
+        long t0 = System.nanoTime();
+        GenerationResult result;
+        List<Path> files;
+        try {
+            result = pipeline.generate(p.request(), progress);
+            files = writeOutputs(p.job(), p.request().subjects(), result, out);
+        } catch (RuntimeException e) {
+            if (record != null) {
+                JsonObject entry = entry(p, RunManifest.FAILED, null, List.of(), t0, part, host, env);
+                entry.addProperty("error", e instanceof io.github.ssrencoder.pipeline.CancelledException ? "cancelled"
+                        : String.valueOf(e.getMessage() == null ? e : e.getMessage()));
+                record.append(entry);
+            }
+            throw e;
+        }
+        if (record != null) {
+            record.append(entry(p, RunManifest.DONE, result.seed(), files, t0, part, host, env));
+        }
+    }
+
+    private JsonObject entry(Prepared p, String status, Long seed, List<Path> files, long t0, Shard part, String host,
+                             Map<String, String> env) {
+        JsonObject e = new JsonObject();
+        e.addProperty("job", p.index());
+        e.addProperty("status", status);
+        JsonArray outputs = new JsonArray();
+        for (Path f : files) {
+            outputs.add(RunManifest.output(f));
+        }
+        e.add("outputs", outputs);
+        e.addProperty("seed", seed);
+        e.add("parameters", p.described());
+        e.addProperty("seconds", Math.round((System.nanoTime() - t0) / 1e6) / 1e3);
+        e.addProperty("host", host);
+        e.addProperty("key", p.key());
+        e.addProperty("job_file", job == null ? null : job.toAbsolutePath().normalize().toString());
+        e.addProperty("shard", part == null ? null : part.toString());
+        String array = env.get("SLURM_ARRAY_JOB_ID");
+        String task = env.get(Shard.TASK_ID);
+        String slurmJob = array != null && task != null ? array + "_" + task : env.get("SLURM_JOB_ID");
+        e.addProperty("slurm_job", slurmJob);
+        e.addProperty("time", java.time.Instant.now().toString());
+        return e;
+    }
+
+    /** The node's name: SLURM's, else the shell's, else the network's. */
+    private static String host(Map<String, String> env) {
+        for (String name : List.of("SLURMD_NODENAME", "HOSTNAME")) {
+            String v = env.get(name);
+            if (v != null && !v.isBlank()) {
+                return v;
+            }
+        }
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
+    }
+
+    /** {@code --threads} when given, else {@code SLURM_CPUS_PER_TASK} (the CPUs SLURM gave the task), else 0 (engine default). */
+    static int threads(Integer option, Map<String, String> env) {
+        if (option != null) {
+            if (option < 0) {
+                throw new IllegalArgumentException("--threads must be 0 (engine default) or more, got " + option);
+            }
+            return option;
+        }
+        String v = env.get("SLURM_CPUS_PER_TASK");
+        if (v == null || v.isBlank()) {
+            return 0;
+        }
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("SLURM_CPUS_PER_TASK must be a whole number of at least 1, got '" + v
+                + "' (or give --threads N)");
+    }
+
     private static boolean sameWeights(JobSpec a, JobSpec b) {
         return java.util.Objects.equals(a.checkpoint(), b.checkpoint()) && a.ema() == b.ema();
     }
 
-    /** A job whose inputs were read and validated before any model is loaded. */
-    private record Prepared(JobSpec job, GenerationRequest request) {
+    /**
+     * A job whose inputs were read and validated before any model is loaded, with its place in the job file, its
+     * description and key for the manifest.
+     */
+    private record Prepared(JobSpec job, GenerationRequest request, int index, JsonObject described, String key) {
     }
 
     private List<JobSpec> jobs() {
@@ -210,29 +338,6 @@ final class GenerateCommand implements Callable<Integer> {
         return JobSpec.readJobs(job, flags);
     }
 
-    private List<JobSpec> selectShard(List<JobSpec> all) {
-        if (shard == null) {
-            return all;
-        }
-        String[] parts = shard.split("/");
-        int index;
-        int count;
-        try {
-            index = Integer.parseInt(parts[0].trim());
-            count = Integer.parseInt(parts[1].trim());
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("--shard must be I/N with 0 ≤ I < N, got '" + shard + "'");
-        }
-        if (parts.length != 2 || count < 1 || index < 0 || index >= count) {
-            throw new IllegalArgumentException("--shard must be I/N with 0 ≤ I < N, got '" + shard + "'");
-        }
-        List<JobSpec> out = new ArrayList<>();
-        for (int i = index; i < all.size(); i += count) {
-            out.add(all.get(i));
-        }
-        return out;
-    }
-
     private static ReferenceFraming framing(String s) {
         return switch (s.toLowerCase(Locale.ROOT)) {
             case "center-crop", "center_crop" -> ReferenceFraming.CENTER_CROP;
@@ -241,7 +346,7 @@ final class GenerateCommand implements Callable<Integer> {
         };
     }
 
-    private Prepared prepare(JobSpec j) {
+    private Prepared prepare(JobSpec j, int index, JsonObject described, String key) {
         if (j.output() == null) {
             throw new IllegalArgumentException("no output file given (--output or \"output\")");
         }
@@ -271,7 +376,7 @@ final class GenerateCommand implements Callable<Integer> {
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
                 j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList)
                 .withVaeTiling(VaeTiling.parse(j.vaeTiling()));
-        return new Prepared(j, request);
+        return new Prepared(j, request, index, described, key);
     }
 
     /**
@@ -315,7 +420,9 @@ final class GenerateCommand implements Callable<Integer> {
         return file.resolveSibling(stem + "-" + (index + 1) + ext);
     }
 
-    private static void writeOutputs(JobSpec j, List<SubjectQuery> subjects, GenerationResult result, PrintWriter out) {
+    /** Writes a job's outputs, each atomically; returns the files written. */
+    private static List<Path> writeOutputs(JobSpec j, List<SubjectQuery> subjects, GenerationResult result, PrintWriter out) {
+        List<Path> files = new ArrayList<>();
         int n = result.images().size();
         Map<String, String> text = new java.util.LinkedHashMap<>();
         text.put("Software", "ssr-encoder-fiji");
@@ -323,6 +430,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (int k = 0; k < n; k++) {
             Path file = numbered(j.output(), k, n);
             ImageFiles.writePng(result.images().get(k), file, text);
+            files.add(file);
             out.println(file);
         }
         if (j.saveLatents() != null) {
@@ -332,15 +440,18 @@ final class GenerateCommand implements Callable<Integer> {
                 w.add(n == 1 ? "latents" : "latents." + k, l.shape(), l.data());
             }
             w.write(j.saveLatents());
+            files.add(j.saveLatents());
             out.println(j.saveLatents());
         }
         if (j.saveAttention() != null) {
-            saveAttention(j.saveAttention(), subjects, result.attention());
+            files.addAll(saveAttention(j.saveAttention(), subjects, result.attention()));
             out.println(j.saveAttention());
         }
+        return files;
     }
 
-    private static void saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {
+    private static List<Path> saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {
+        List<Path> files = new ArrayList<>();
         SafetensorsWriter raw = new SafetensorsWriter();
         for (int s = 0; s < maps.size(); s++) {
             AttentionMaps m = maps.get(s);
@@ -350,15 +461,19 @@ final class GenerateCommand implements Callable<Integer> {
             RandomAccessibleInterval<ARGBType> ref = subjects.get(s).image();
             for (int k = -1; k < m.tokens().size(); k++) {
                 String label = k < 0 ? "mean" : (k + 1) + "-" + safe(m.tokens().get(k));
-                ImageFiles.writePng(AttentionRendering.heatMap(m.tokenMap(k), m.gridWidth(), m.gridHeight(), 224),
-                        dir.resolve(prefix + "-map-" + label + ".png"), Map.of());
+                Path map = dir.resolve(prefix + "-map-" + label + ".png");
+                ImageFiles.writePng(AttentionRendering.heatMap(m.tokenMap(k), m.gridWidth(), m.gridHeight(), 224), map, Map.of());
+                files.add(map);
             }
-            ImageFiles.writePng(AttentionRendering.overlay(ref, m, -1, subjects.get(s), 0.6),
-                    dir.resolve(prefix + "-overlay.png"), Map.of());
+            Path overlay = dir.resolve(prefix + "-overlay.png");
+            ImageFiles.writePng(AttentionRendering.overlay(ref, m, -1, subjects.get(s), 0.6), overlay, Map.of());
+            files.add(overlay);
         }
         if (!maps.isEmpty()) {
             raw.write(dir.resolve("attention.safetensors"));
+            files.add(dir.resolve("attention.safetensors"));
         }
+        return files;
     }
 
     private static String safe(String token) {
