@@ -115,6 +115,10 @@ class ClusterBatchIT {
         String none = log("array/task-0-again.log");
         assertTrue(none.contains("ssr: shard 0/3: 3 of 9 jobs, 0 to run"), none);
         assertFalse(none.contains("Loading UNet"), none);
+        // The example sbatch script, run as SLURM runs task 2 (whose jobs are done by now).
+        assertEquals(0, finish(startCommand(List.of("bash", PROJECT.resolve("scripts/examples/slurm/ssr-array-cpu.sbatch").toString(),
+                TINY.toString(), array.toString()), slurm(2), WORK.resolve("array/sbatch-2.log"))), log("array/sbatch-2.log"));
+        assertTrue(log("array/sbatch-2.log").contains("ssr: shard 2/3: 3 of 9 jobs, 0 to run"), log("array/sbatch-2.log"));
 
         Map<String, byte[]> expected = outputs(WORK.resolve("single/out"));
         Map<String, byte[]> got = outputs(WORK.resolve("array/out"));
@@ -199,6 +203,10 @@ class ClusterBatchIT {
         List<String> cmd = new ArrayList<>();
         cmd.add(PROJECT.resolve("scripts/ssr").toString());
         cmd.addAll(args);
+        return startCommand(cmd, env, log);
+    }
+
+    private static Process startCommand(List<String> cmd, Map<String, String> env, Path log) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().keySet().removeIf(k -> k.startsWith("SLURM"));
         pb.environment().put("DJL_CACHE_DIR", BUILD.resolve("djl-cache").toString());
