@@ -13,6 +13,7 @@ import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.pipeline.Control;
 import io.github.ssrencoder.pipeline.AttentionMaps;
 import io.github.ssrencoder.pipeline.AttentionRendering;
+import io.github.ssrencoder.pipeline.CancelledException;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import io.github.ssrencoder.pipeline.GenerationResult;
 import io.github.ssrencoder.pipeline.Latents;
@@ -23,7 +24,9 @@ import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectQuery;
 import io.github.ssrencoder.pipeline.VaeTiling;
 import io.github.ssrencoder.schedule.Schedulers;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -32,7 +35,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.time.Instant;
 import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
 import net.imglib2.RandomAccessibleInterval;
 import net.imglib2.img.array.ArrayImg;
 import net.imglib2.img.basictypeaccess.array.FloatArray;
@@ -162,7 +167,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         List<JobSpec> all = jobs();
         Shard part = shard == null ? null : Shard.parse(shard, env);
-        List<Integer> indices = java.util.stream.IntStream.range(0, all.size()).boxed().toList();
+        List<Integer> indices = IntStream.range(0, all.size()).boxed().toList();
         if (part != null) {
             indices = part.select(indices);
         }
@@ -190,7 +195,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
         ProgressListener progress = new ConsoleProgress(err);
-        String host = host(env);
+        Recorder recorder = Recorder.of(record, job, part, env);
         int start = 0;
         while (start < prepared.size()) {
             // consecutive jobs on the same weights share one loaded pipeline
@@ -208,7 +213,7 @@ final class GenerateCommand implements Callable<Integer> {
                     if (prepared.size() > 1) {
                         err.println("ssr: job " + (i + 1) + " of " + prepared.size());
                     }
-                    run(pipeline, prepared.get(i), progress, record, part, host, env, out);
+                    run(pipeline, prepared.get(i), progress, recorder, out);
                 }
             }
             start = end;
@@ -217,8 +222,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /** Runs one job, writes its outputs and records it in the manifest (also when it fails). */
-    private void run(SsrPipeline pipeline, Prepared p, ProgressListener progress, RunManifest record, Shard part, String host,
-                     Map<String, String> env, PrintWriter out) {
+    private static void run(SsrPipeline pipeline, Prepared p, ProgressListener progress, Recorder recorder, PrintWriter out) {
         long t0 = System.nanoTime();
         GenerationResult result;
         List<Path> files;
@@ -226,56 +230,75 @@ final class GenerateCommand implements Callable<Integer> {
             result = pipeline.generate(p.request(), progress);
             files = writeOutputs(p.job(), p.request().subjects(), result, out);
         } catch (RuntimeException e) {
-            if (record != null) {
-                JsonObject entry = entry(p, RunManifest.FAILED, null, List.of(), t0, part, host, env);
-                entry.addProperty("error", e instanceof io.github.ssrencoder.pipeline.CancelledException ? "cancelled"
-                        : String.valueOf(e.getMessage() == null ? e : e.getMessage()));
-                record.append(entry);
+            try {
+                recorder.failed(p, e, t0);
+            } catch (RuntimeException notRecorded) {
+                e.addSuppressed(notRecorded);
             }
             throw e;
         }
-        if (record != null) {
-            record.append(entry(p, RunManifest.DONE, result.seed(), files, t0, part, host, env));
-        }
+        recorder.done(p, result.seed(), files, t0);
     }
 
-    private JsonObject entry(Prepared p, String status, Long seed, List<Path> files, long t0, Shard part, String host,
-                             Map<String, String> env) {
-        JsonObject e = new JsonObject();
-        e.addProperty("job", p.index());
-        e.addProperty("status", status);
-        JsonArray outputs = new JsonArray();
-        for (Path f : files) {
-            outputs.add(RunManifest.output(f));
-        }
-        e.add("outputs", outputs);
-        e.addProperty("seed", seed);
-        e.add("parameters", p.described());
-        e.addProperty("seconds", Math.round((System.nanoTime() - t0) / 1e6) / 1e3);
-        e.addProperty("host", host);
-        e.addProperty("key", p.key());
-        e.addProperty("job_file", job == null ? null : job.toAbsolutePath().normalize().toString());
-        e.addProperty("shard", part == null ? null : part.toString());
-        String array = env.get("SLURM_ARRAY_JOB_ID");
-        String task = env.get(Shard.TASK_ID);
-        String slurmJob = array != null && task != null ? array + "_" + task : env.get("SLURM_JOB_ID");
-        e.addProperty("slurm_job", slurmJob);
-        e.addProperty("time", java.time.Instant.now().toString());
-        return e;
-    }
+    /** Writes a run's manifest lines ({@code manifest} {@code null}: none); the same host, shard and SLURM job for each. */
+    private record Recorder(RunManifest manifest, Path jobFile, Shard shard, String host, String slurmJob) {
 
-    /** The node's name: SLURM's, else the shell's, else the network's. */
-    private static String host(Map<String, String> env) {
-        for (String name : List.of("SLURMD_NODENAME", "HOSTNAME")) {
-            String v = env.get(name);
-            if (v != null && !v.isBlank()) {
-                return v;
+        static Recorder of(RunManifest manifest, Path jobFile, Shard shard, Map<String, String> env) {
+            String array = env.get("SLURM_ARRAY_JOB_ID");
+            String task = env.get(Shard.TASK_ID);
+            String slurmJob = array != null && task != null ? array + "_" + task : env.get("SLURM_JOB_ID");
+            return new Recorder(manifest, jobFile, shard, manifest == null ? null : host(env), slurmJob);
+        }
+
+        void done(Prepared p, Long seed, List<Path> files, long t0) {
+            if (manifest != null) {
+                manifest.append(entry(p, RunManifest.DONE, seed, files, t0));
             }
         }
-        try {
-            return java.net.InetAddress.getLocalHost().getHostName();
-        } catch (java.io.IOException e) {
-            return "unknown";
+
+        void failed(Prepared p, RuntimeException e, long t0) {
+            if (manifest != null) {
+                JsonObject entry = entry(p, RunManifest.FAILED, null, List.of(), t0);
+                entry.addProperty("error", e instanceof CancelledException ? "cancelled"
+                        : e.getMessage() == null ? e.toString() : e.getMessage());
+                manifest.append(entry);
+            }
+        }
+
+        private JsonObject entry(Prepared p, String status, Long seed, List<Path> files, long t0) {
+            JsonObject e = new JsonObject();
+            e.addProperty("job", p.index());
+            e.addProperty("status", status);
+            JsonArray outputs = new JsonArray();
+            for (Path f : files) {
+                outputs.add(RunManifest.output(f));
+            }
+            e.add("outputs", outputs);
+            e.addProperty("seed", seed);
+            e.add("parameters", p.described());
+            e.addProperty("seconds", Math.round((System.nanoTime() - t0) / 1e6) / 1e3);
+            e.addProperty("host", host);
+            e.addProperty("key", p.key());
+            e.addProperty("job_file", jobFile == null ? null : jobFile.toAbsolutePath().normalize().toString());
+            e.addProperty("shard", shard == null ? null : shard.toString());
+            e.addProperty("slurm_job", slurmJob);
+            e.addProperty("time", Instant.now().toString());
+            return e;
+        }
+
+        /** The node's name: SLURM's, else the shell's, else the network's. */
+        private static String host(Map<String, String> env) {
+            for (String name : List.of("SLURMD_NODENAME", "HOSTNAME")) {
+                String v = env.get(name);
+                if (v != null && !v.isBlank()) {
+                    return v;
+                }
+            }
+            try {
+                return InetAddress.getLocalHost().getHostName();
+            } catch (IOException e) {
+                return "unknown";
+            }
         }
     }
 

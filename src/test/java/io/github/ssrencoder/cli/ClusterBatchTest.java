@@ -115,6 +115,22 @@ class ClusterBatchTest {
     }
 
     @Test
+    void aJobThatFailsIsRecordedAsFailed() throws Exception {
+        Path jobs = jobFile(1);
+        Files.createDirectories(tmp.resolve("out/j0.png")); // a folder, not empty, where the image should go
+        Files.writeString(tmp.resolve("out/j0.png/keep.txt"), "keep");
+        GenerateCommandTest.Run r = run(Map.of(), "generate", "--models", Golden.tinyA().toString(), "--job", jobs.toString());
+        assertEquals(SsrCli.EXIT_BAD_INPUT, r.code(), r.err());
+        List<JsonObject> entries = new RunManifest(tmp.resolve("jobs.manifest.jsonl")).entries();
+        assertEquals(1, entries.size());
+        JsonObject e = entries.get(0);
+        assertEquals("failed", e.get("status").getAsString());
+        assertEquals(0, e.getAsJsonArray("outputs").size());
+        assertTrue(e.get("error").getAsString().contains("j0.png"), e.toString());
+        assertTrue(r.err().contains("j0.png: cannot write"), r.err());
+    }
+
+    @Test
     void skipExistingWithoutAManifestIsBadInput() {
         Path a = Golden.tinyA();
         GenerateCommandTest.Run r = run(Map.of(), "generate", "--models", a.toString(), "--prompt", "p", "--steps", "1",
