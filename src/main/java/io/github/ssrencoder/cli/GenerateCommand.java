@@ -171,8 +171,9 @@ final class GenerateCommand implements Callable<Integer> {
         if (part != null) {
             indices = part.select(indices);
         }
-        RunManifest record = manifest != null ? new RunManifest(manifest)
-                : job != null ? new RunManifest(RunManifest.besideJobFile(job)) : null;
+        Path manifestFile = manifest != null ? manifest : job != null ? RunManifest.besideJobFile(job) : null;
+        RunManifest record = manifestFile == null ? null
+                : new RunManifest(manifestFile, w -> err.println("ssr: warning: " + w));
         if (skipExisting && record == null) {
             throw new IllegalArgumentException("--skip-existing checks outputs against a manifest: give --manifest FILE "
                     + "(a --job file has one beside it by default)");

@@ -23,6 +23,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The record of a batch's runs: a JSON Lines file to which every run appends one line per job (job index, status,
@@ -41,10 +42,30 @@ final class RunManifest {
     /** File locks belong to the whole process: threads of one JVM take turns here first. */
     private static final Object IN_PROCESS = new Object();
 
+    /** Takes a lock on a whole file: {@link FileChannel#lock(long, long, boolean)}, or a stand-in in tests. */
+    @FunctionalInterface
+    interface Locking {
+        FileLock lock(FileChannel channel, boolean shared) throws IOException;
+    }
+
     private final Path file;
+    private final Consumer<String> warnings;
+    private final Locking locking;
+    private boolean warned;
 
     RunManifest(Path file) {
+        this(file, w -> { });
+    }
+
+    /** A manifest whose warnings (a file system without locks) go to {@code warnings}. */
+    RunManifest(Path file, Consumer<String> warnings) {
+        this(file, warnings, (ch, shared) -> ch.lock(0, Long.MAX_VALUE, shared));
+    }
+
+    RunManifest(Path file, Consumer<String> warnings, Locking locking) {
         this.file = file.toAbsolutePath().normalize();
+        this.warnings = warnings;
+        this.locking = locking;
     }
 
     /** The manifest of a job file: {@code NAME.manifest.jsonl} beside {@code jobs/NAME.json}. */
@@ -69,7 +90,7 @@ final class RunManifest {
                     Files.createDirectories(dir);
                 }
                 try (FileChannel locked = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                        StandardOpenOption.WRITE); FileLock lock = locked.lock()) {
+                        StandardOpenOption.WRITE); FileLock lock = lock(locked, false)) {
                     ByteBuffer buf = ByteBuffer.wrap(endsMidLine(locked) ? prefixNewline(line) : line);
                     // The line goes out through a channel in append mode. Closing it may drop the lock (POSIX locks
                     // belong to the process and the file), but only once the line is written.
@@ -93,8 +114,7 @@ final class RunManifest {
     List<JsonObject> entries() {
         byte[] bytes;
         synchronized (IN_PROCESS) {
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
-                 FileLock lock = ch.lock(0, Long.MAX_VALUE, true)) {
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ); FileLock lock = lock(ch, true)) {
                 ByteBuffer buf = ByteBuffer.allocate(Math.toIntExact(ch.size()));
                 while (buf.hasRemaining() && ch.read(buf) >= 0) {
                     // reads until the buffer is full
@@ -210,6 +230,24 @@ final class RunManifest {
             return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+        }
+    }
+
+    /**
+     * A lock on the whole file, or {@code null} where the file system has none (Lustre mounted without {@code flock},
+     * NFS without its lock service): the line is then still written in one append, with a warning once.
+     */
+    private FileLock lock(FileChannel ch, boolean shared) {
+        try {
+            return locking.lock(ch, shared);
+        } catch (IOException e) {
+            if (!warned) {
+                warned = true;
+                warnings.accept(file + ": the file system refuses file locks (" + e.getMessage() + "); manifest lines are "
+                        + "appended without one, so tasks writing at the same moment could mix lines (on Lustre, mount "
+                        + "with -o flock)");
+            }
+            return null;
         }
     }
 

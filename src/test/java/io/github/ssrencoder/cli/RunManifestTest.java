@@ -102,6 +102,20 @@ class RunManifestTest {
     }
 
     @Test
+    void withoutFileLocksLinesAreStillAppendedWithOneWarning() {
+        List<String> warnings = new ArrayList<>();
+        RunManifest m = new RunManifest(tmp.resolve("m.jsonl"), warnings::add, (ch, shared) -> {
+            throw new java.io.IOException("Function not implemented");
+        });
+        m.append(line("a", 0));
+        m.append(line("a", 1));
+        assertEquals(List.of(0, 1), m.entries().stream().map(e -> e.get("job").getAsInt()).toList());
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).contains("refuses file locks (Function not implemented)"), warnings.get(0));
+        assertTrue(warnings.get(0).startsWith(tmp.resolve("m.jsonl").toString()), warnings.get(0));
+    }
+
+    @Test
     void aTornLastLineIsSkippedAndTheNextLineStaysWhole() throws Exception {
         Path file = tmp.resolve("m.jsonl");
         RunManifest m = new RunManifest(file);
