@@ -178,18 +178,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--skip-existing checks outputs against a manifest: give --manifest FILE "
                     + "(a --job file has one beside it by default)");
         }
-        List<JsonObject> recorded = skipExisting ? record.entries() : List.of();
-        List<Prepared> prepared = new ArrayList<>();
-        for (int index : indices) {
-            JobSpec j = all.get(index);
-            JsonObject described = j.describe(models);
-            String key = RunManifest.sha256(RunManifest.toJson(described));
-            if (skipExisting && RunManifest.completed(recorded, key)) {
-                err.println("ssr: job " + (index + 1) + " of " + all.size() + " is done (" + j.output() + "), skipped");
-                continue;
-            }
-            prepared.add(prepare(j, index, described, key));
-        }
+        List<Prepared> prepared = toRun(all, indices, skipExisting ? record.entries() : List.of(), err);
         if (part != null) {
             err.println("ssr: shard " + part + ": " + indices.size() + " of " + all.size() + " jobs, "
                     + prepared.size() + " to run");
@@ -220,6 +209,25 @@ final class GenerateCommand implements Callable<Integer> {
             start = end;
         }
         return 0;
+    }
+
+    /**
+     * The jobs at {@code indices}, read and checked, without those that {@code recorded} shows done with unchanged
+     * outputs (with {@code --skip-existing}).
+     */
+    private List<Prepared> toRun(List<JobSpec> all, List<Integer> indices, List<JsonObject> recorded, PrintWriter err) {
+        List<Prepared> prepared = new ArrayList<>();
+        for (int index : indices) {
+            JobSpec j = all.get(index);
+            JsonObject described = j.describe(models);
+            String key = RunManifest.sha256(RunManifest.toJson(described));
+            if (skipExisting && RunManifest.completed(recorded, key)) {
+                err.println("ssr: job " + (index + 1) + " of " + all.size() + " is done (" + j.output() + "), skipped");
+                continue;
+            }
+            prepared.add(prepare(j, index, described, key));
+        }
+        return prepared;
     }
 
     /** Runs one job, writes its outputs and records it in the manifest (also when it fails). */
