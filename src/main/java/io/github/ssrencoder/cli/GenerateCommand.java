@@ -1,5 +1,7 @@
 package io.github.ssrencoder.cli;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
 import io.github.ssrencoder.io.ImageFiles;
 import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.io.SafetensorsFile;
@@ -11,6 +13,7 @@ import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.pipeline.Control;
 import io.github.ssrencoder.pipeline.AttentionMaps;
 import io.github.ssrencoder.pipeline.AttentionRendering;
+import io.github.ssrencoder.pipeline.CancelledException;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import io.github.ssrencoder.pipeline.GenerationResult;
 import io.github.ssrencoder.pipeline.Latents;
@@ -21,7 +24,9 @@ import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectQuery;
 import io.github.ssrencoder.pipeline.VaeTiling;
 import io.github.ssrencoder.schedule.Schedulers;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -30,7 +35,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.time.Instant;
 import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
 import net.imglib2.RandomAccessibleInterval;
 import net.imglib2.img.array.ArrayImg;
 import net.imglib2.img.basictypeaccess.array.FloatArray;
@@ -111,15 +118,27 @@ final class GenerateCommand implements Callable<Integer> {
     String vaeTiling;
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
-    @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
+    @Option(names = "--shard", paramLabel = "I/N|auto", description = "Run every N-th job starting at I (0-based), for job "
+            + "arrays; auto: I and N from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT (or SLURM_ARRAY_TASK_MIN/_MAX).")
     String shard;
+    @Option(names = "--skip-existing", description = "Skip the jobs that the manifest records as done and whose outputs "
+            + "are unchanged (size and SHA-256): resumes an interrupted or preempted batch.")
+    boolean skipExisting;
+    @Option(names = "--manifest", paramLabel = "FILE", description = "JSON Lines record of each job run (job, outputs, seed, "
+            + "parameters, status, seconds, host), appended to safely by concurrent tasks (default with --job: "
+            + "NAME.manifest.jsonl beside the job file NAME.json).")
+    Path manifest;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu, gpu, mps or auto (default ${DEFAULT-VALUE}).")
     String device;
     @Option(names = "--libtorch", description = "Folder of an installed libtorch (e.g. torch/lib of a pip install with "
             + "CUDA) instead of the bundled CPU libtorch.")
     Path libtorch;
-    @Option(names = "--threads", defaultValue = "0", description = "Intra-op threads (0 = engine default).")
-    int threads;
+    @Option(names = "--threads", description = "Intra-op threads (default: SLURM_CPUS_PER_TASK when set, else the "
+            + "engine's default; 0 = engine default).")
+    Integer threads;
+
+    @CommandLine.ParentCommand
+    SsrCli parent;
 
     /** One {@code --control IMAGE [--controlnet DIR] [--control-scale S] [--control-start A --control-end B]} group. */
     static final class ControlArgs {
@@ -141,16 +160,32 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        Map<String, String> env = parent == null ? System.getenv() : parent.env;
+        int threadCount = threads(threads, env);
         if (libtorch != null) {
             EngineRuntime.useLibtorch(libtorch); // logs when environment variables take precedence
         }
-        List<JobSpec> jobs = selectShard(jobs());
-        List<Prepared> prepared = new ArrayList<>();
-        for (JobSpec j : jobs) {
-            prepared.add(prepare(j));
+        List<JobSpec> all = jobs();
+        Shard part = shard == null ? null : Shard.parse(shard, env);
+        List<Integer> indices = IntStream.range(0, all.size()).boxed().toList();
+        if (part != null) {
+            indices = part.select(indices);
+        }
+        Path manifestFile = manifest != null ? manifest : job != null ? RunManifest.besideJobFile(job) : null;
+        RunManifest record = manifestFile == null ? null
+                : new RunManifest(manifestFile, w -> err.println("ssr: warning: " + w));
+        if (skipExisting && record == null) {
+            throw new IllegalArgumentException("--skip-existing checks outputs against a manifest: give --manifest FILE "
+                    + "(a --job file has one beside it by default)");
+        }
+        List<Prepared> prepared = toRun(all, indices, skipExisting ? record.entries() : List.of(), err);
+        if (part != null) {
+            err.println("ssr: shard " + part + ": " + indices.size() + " of " + all.size() + " jobs, "
+                    + prepared.size() + " to run");
         }
         EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
         ProgressListener progress = new ConsoleProgress(err);
+        Recorder recorder = Recorder.of(record, job, part, env);
         int start = 0;
         while (start < prepared.size()) {
             // consecutive jobs on the same weights share one loaded pipeline
@@ -159,7 +194,7 @@ final class GenerateCommand implements Callable<Integer> {
             while (end < prepared.size() && sameWeights(first, prepared.get(end).job())) {
                 end++;
             }
-            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threads, progress)) {
+            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threadCount, progress)) {
                 err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
                 // Every SD 1.x network has the same layers: the first one loaded checks the LoRAs of all jobs.
                 List<Prepared> loraJobs = start == 0 ? prepared : prepared.subList(start, end);
@@ -168,9 +203,7 @@ final class GenerateCommand implements Callable<Integer> {
                     if (prepared.size() > 1) {
                         err.println("ssr: job " + (i + 1) + " of " + prepared.size());
                     }
-                    Prepared p = prepared.get(i);
-                    GenerationResult result = pipeline.generate(p.request(), progress);
-                    writeOutputs(p.job(), p.request().subjects(), result, out);
+                    run(pipeline, prepared.get(i), progress, recorder, out);
                 }
             }
             start = end;
@@ -178,12 +211,139 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * The jobs at {@code indices}, read and checked, without those that {@code recorded} shows done with unchanged
+     * outputs (with {@code --skip-existing}).
+     */
+    private List<Prepared> toRun(List<JobSpec> all, List<Integer> indices, List<JsonObject> recorded, PrintWriter err) {
+        List<Prepared> prepared = new ArrayList<>();
+        for (int index : indices) {
+            JobSpec j = all.get(index);
+            JsonObject described = j.describe(models);
+            String key = RunManifest.sha256(RunManifest.toJson(described));
+            if (skipExisting && RunManifest.completed(recorded, key)) {
+                err.println("ssr: job " + (index + 1) + " of " + all.size() + " is done (" + j.output() + "), skipped");
+                continue;
+            }
+            prepared.add(prepare(j, index, described, key));
+        }
+        return prepared;
+    }
+
+    /** Runs one job, writes its outputs and records it in the manifest (also when it fails). */
+    private static void run(SsrPipeline pipeline, Prepared p, ProgressListener progress, Recorder recorder, PrintWriter out) {
+        long t0 = System.nanoTime();
+        GenerationResult result;
+        List<Path> files;
+        try {
+            result = pipeline.generate(p.request(), progress);
+            files = writeOutputs(p.job(), p.request().subjects(), result, out);
+        } catch (RuntimeException e) {
+            try {
+                recorder.failed(p, e, t0);
+            } catch (RuntimeException notRecorded) {
+                e.addSuppressed(notRecorded);
+            }
+            throw e;
+        }
+        recorder.done(p, result.seed(), files, t0);
+    }
+
+    /** Writes a run's manifest lines ({@code manifest} {@code null}: none); the same host, shard and SLURM job for each. */
+    private record Recorder(RunManifest manifest, Path jobFile, Shard shard, String host, String slurmJob) {
+
+        static Recorder of(RunManifest manifest, Path jobFile, Shard shard, Map<String, String> env) {
+            String array = env.get("SLURM_ARRAY_JOB_ID");
+            String task = env.get(Shard.TASK_ID);
+            String slurmJob = array != null && task != null ? array + "_" + task : env.get("SLURM_JOB_ID");
+            return new Recorder(manifest, jobFile, shard, manifest == null ? null : host(env), slurmJob);
+        }
+
+        void done(Prepared p, Long seed, List<Path> files, long t0) {
+            if (manifest != null) {
+                manifest.append(entry(p, RunManifest.DONE, seed, files, t0));
+            }
+        }
+
+        void failed(Prepared p, RuntimeException e, long t0) {
+            if (manifest != null) {
+                JsonObject entry = entry(p, RunManifest.FAILED, null, List.of(), t0);
+                entry.addProperty("error", e instanceof CancelledException ? "cancelled"
+                        : e.getMessage() == null ? e.toString() : e.getMessage());
+                manifest.append(entry);
+            }
+        }
+
+        private JsonObject entry(Prepared p, String status, Long seed, List<Path> files, long t0) {
+            JsonObject e = new JsonObject();
+            e.addProperty("job", p.index());
+            e.addProperty("status", status);
+            JsonArray outputs = new JsonArray();
+            for (Path f : files) {
+                outputs.add(RunManifest.output(f));
+            }
+            e.add("outputs", outputs);
+            e.addProperty("seed", seed);
+            e.add("parameters", p.described());
+            e.addProperty("seconds", Math.round((System.nanoTime() - t0) / 1e6) / 1e3);
+            e.addProperty("host", host);
+            e.addProperty("key", p.key());
+            e.addProperty("job_file", jobFile == null ? null : jobFile.toAbsolutePath().normalize().toString());
+            e.addProperty("shard", shard == null ? null : shard.toString());
+            e.addProperty("slurm_job", slurmJob);
+            e.addProperty("time", Instant.now().toString());
+            return e;
+        }
+
+        /** The node's name: SLURM's, else the shell's, else the network's. */
+        private static String host(Map<String, String> env) {
+            for (String name : List.of("SLURMD_NODENAME", "HOSTNAME")) {
+                String v = env.get(name);
+                if (v != null && !v.isBlank()) {
+                    return v;
+                }
+            }
+            try {
+                return InetAddress.getLocalHost().getHostName();
+            } catch (IOException e) {
+                return "unknown";
+            }
+        }
+    }
+
+    /** {@code --threads} when given, else {@code SLURM_CPUS_PER_TASK} (the CPUs SLURM gave the task), else 0 (engine default). */
+    static int threads(Integer option, Map<String, String> env) {
+        if (option != null) {
+            if (option < 0) {
+                throw new IllegalArgumentException("--threads must be 0 (engine default) or more, got " + option);
+            }
+            return option;
+        }
+        String v = env.get("SLURM_CPUS_PER_TASK");
+        if (v == null || v.isBlank()) {
+            return 0;
+        }
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException("SLURM_CPUS_PER_TASK must be a whole number of at least 1, got '" + v
+                + "' (or give --threads N)");
+    }
+
     private static boolean sameWeights(JobSpec a, JobSpec b) {
         return java.util.Objects.equals(a.checkpoint(), b.checkpoint()) && a.ema() == b.ema();
     }
 
-    /** A job whose inputs were read and validated before any model is loaded. */
-    private record Prepared(JobSpec job, GenerationRequest request) {
+    /**
+     * A job whose inputs were read and validated before any model is loaded, with its place in the job file, its
+     * description and key for the manifest.
+     */
+    private record Prepared(JobSpec job, GenerationRequest request, int index, JsonObject described, String key) {
     }
 
     private List<JobSpec> jobs() {
@@ -210,29 +370,6 @@ final class GenerateCommand implements Callable<Integer> {
         return JobSpec.readJobs(job, flags);
     }
 
-    private List<JobSpec> selectShard(List<JobSpec> all) {
-        if (shard == null) {
-            return all;
-        }
-        String[] parts = shard.split("/");
-        int index;
-        int count;
-        try {
-            index = Integer.parseInt(parts[0].trim());
-            count = Integer.parseInt(parts[1].trim());
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("--shard must be I/N with 0 ≤ I < N, got '" + shard + "'");
-        }
-        if (parts.length != 2 || count < 1 || index < 0 || index >= count) {
-            throw new IllegalArgumentException("--shard must be I/N with 0 ≤ I < N, got '" + shard + "'");
-        }
-        List<JobSpec> out = new ArrayList<>();
-        for (int i = index; i < all.size(); i += count) {
-            out.add(all.get(i));
-        }
-        return out;
-    }
-
     private static ReferenceFraming framing(String s) {
         return switch (s.toLowerCase(Locale.ROOT)) {
             case "center-crop", "center_crop" -> ReferenceFraming.CENTER_CROP;
@@ -241,7 +378,7 @@ final class GenerateCommand implements Callable<Integer> {
         };
     }
 
-    private Prepared prepare(JobSpec j) {
+    private Prepared prepare(JobSpec j, int index, JsonObject described, String key) {
         if (j.output() == null) {
             throw new IllegalArgumentException("no output file given (--output or \"output\")");
         }
@@ -271,7 +408,7 @@ final class GenerateCommand implements Callable<Integer> {
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
                 j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList)
                 .withVaeTiling(VaeTiling.parse(j.vaeTiling()));
-        return new Prepared(j, request);
+        return new Prepared(j, request, index, described, key);
     }
 
     /**
@@ -315,7 +452,9 @@ final class GenerateCommand implements Callable<Integer> {
         return file.resolveSibling(stem + "-" + (index + 1) + ext);
     }
 
-    private static void writeOutputs(JobSpec j, List<SubjectQuery> subjects, GenerationResult result, PrintWriter out) {
+    /** Writes a job's outputs, each atomically; returns the files written. */
+    private static List<Path> writeOutputs(JobSpec j, List<SubjectQuery> subjects, GenerationResult result, PrintWriter out) {
+        List<Path> files = new ArrayList<>();
         int n = result.images().size();
         Map<String, String> text = new java.util.LinkedHashMap<>();
         text.put("Software", "ssr-encoder-fiji");
@@ -323,6 +462,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (int k = 0; k < n; k++) {
             Path file = numbered(j.output(), k, n);
             ImageFiles.writePng(result.images().get(k), file, text);
+            files.add(file);
             out.println(file);
         }
         if (j.saveLatents() != null) {
@@ -332,15 +472,18 @@ final class GenerateCommand implements Callable<Integer> {
                 w.add(n == 1 ? "latents" : "latents." + k, l.shape(), l.data());
             }
             w.write(j.saveLatents());
+            files.add(j.saveLatents());
             out.println(j.saveLatents());
         }
         if (j.saveAttention() != null) {
-            saveAttention(j.saveAttention(), subjects, result.attention());
+            files.addAll(saveAttention(j.saveAttention(), subjects, result.attention()));
             out.println(j.saveAttention());
         }
+        return files;
     }
 
-    private static void saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {
+    private static List<Path> saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {
+        List<Path> files = new ArrayList<>();
         SafetensorsWriter raw = new SafetensorsWriter();
         for (int s = 0; s < maps.size(); s++) {
             AttentionMaps m = maps.get(s);
@@ -350,15 +493,19 @@ final class GenerateCommand implements Callable<Integer> {
             RandomAccessibleInterval<ARGBType> ref = subjects.get(s).image();
             for (int k = -1; k < m.tokens().size(); k++) {
                 String label = k < 0 ? "mean" : (k + 1) + "-" + safe(m.tokens().get(k));
-                ImageFiles.writePng(AttentionRendering.heatMap(m.tokenMap(k), m.gridWidth(), m.gridHeight(), 224),
-                        dir.resolve(prefix + "-map-" + label + ".png"), Map.of());
+                Path map = dir.resolve(prefix + "-map-" + label + ".png");
+                ImageFiles.writePng(AttentionRendering.heatMap(m.tokenMap(k), m.gridWidth(), m.gridHeight(), 224), map, Map.of());
+                files.add(map);
             }
-            ImageFiles.writePng(AttentionRendering.overlay(ref, m, -1, subjects.get(s), 0.6),
-                    dir.resolve(prefix + "-overlay.png"), Map.of());
+            Path overlay = dir.resolve(prefix + "-overlay.png");
+            ImageFiles.writePng(AttentionRendering.overlay(ref, m, -1, subjects.get(s), 0.6), overlay, Map.of());
+            files.add(overlay);
         }
         if (!maps.isEmpty()) {
             raw.write(dir.resolve("attention.safetensors"));
+            files.add(dir.resolve("attention.safetensors"));
         }
+        return files;
     }
 
     private static String safe(String token) {

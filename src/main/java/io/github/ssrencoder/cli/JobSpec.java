@@ -67,6 +67,68 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
         return out;
     }
 
+    /**
+     * The job as JSON with absolute paths: the models, every input that decides its outputs, and the outputs. Its
+     * SHA-256 is the job's key in a run manifest, so a job counts as done only for these exact settings.
+     */
+    JsonObject describe(Path models) {
+        JsonObject o = new JsonObject();
+        o.addProperty("models", abs(models));
+        o.addProperty("checkpoint", abs(checkpoint));
+        o.addProperty("ema", ema);
+        JsonArray subs = new JsonArray();
+        for (Subject s : subjects) {
+            JsonObject j = new JsonObject();
+            j.addProperty("image", abs(s.image()));
+            j.addProperty("query", s.query());
+            j.addProperty("mask", abs(s.mask()));
+            j.addProperty("weight", s.weight());
+            subs.add(j);
+        }
+        o.add("subjects", subs);
+        o.addProperty("prompt", prompt);
+        o.addProperty("negative_prompt", negativePrompt);
+        o.addProperty("scale", scale);
+        o.addProperty("mask_weight", maskWeight);
+        o.addProperty("guidance", guidance);
+        o.addProperty("steps", steps);
+        o.addProperty("scheduler", scheduler);
+        o.addProperty("width", width);
+        o.addProperty("height", height);
+        o.addProperty("seed", seed);
+        o.addProperty("init_latents", abs(initLatents));
+        o.addProperty("images", numImages);
+        o.addProperty("framing", framing);
+        JsonArray ls = new JsonArray();
+        for (Lora l : loras) {
+            JsonObject j = new JsonObject();
+            j.addProperty("file", abs(l.file()));
+            j.addProperty("weight", l.weight());
+            ls.add(j);
+        }
+        o.add("loras", ls);
+        JsonArray cs = new JsonArray();
+        for (ControlSpec c : controls) {
+            JsonObject j = new JsonObject();
+            j.addProperty("image", abs(c.image()));
+            j.addProperty("controlnet", abs(c.controlnet()));
+            j.addProperty("scale", c.scale());
+            j.addProperty("start", c.start());
+            j.addProperty("end", c.end());
+            cs.add(j);
+        }
+        o.add("controls", cs);
+        o.addProperty("vae_tiling", vaeTiling);
+        o.addProperty("output", abs(output));
+        o.addProperty("save_latents", abs(saveLatents));
+        o.addProperty("save_attention", abs(saveAttention));
+        return o;
+    }
+
+    private static String abs(Path p) {
+        return p == null ? null : p.toAbsolutePath().normalize().toString();
+    }
+
     private static void checkKeys(Path file, JsonObject o, Set<String> allowed, String where) {
         for (String k : o.keySet()) {
             if (!allowed.contains(k)) {

@@ -3,6 +3,7 @@ package io.github.ssrencoder.cli;
 import io.github.ssrencoder.io.WeightFileException;
 import io.github.ssrencoder.pipeline.CancelledException;
 import java.io.PrintWriter;
+import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -23,6 +24,9 @@ public final class SsrCli implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** The environment the commands read (SLURM's variables); tests give each run its own. */
+    Map<String, String> env = System.getenv();
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing subcommand (try: ssr generate --help)");
@@ -30,7 +34,14 @@ public final class SsrCli implements Runnable {
 
     /** Runs the command line and returns the exit code (for tests and the launcher). */
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(new SsrCli());
+        return execute(args, out, err, System.getenv());
+    }
+
+    /** As above, with {@code env} in place of the process environment. */
+    public static int execute(String[] args, PrintWriter out, PrintWriter err, Map<String, String> env) {
+        SsrCli cli = new SsrCli();
+        cli.env = Map.copyOf(env);
+        CommandLine cl = new CommandLine(cli);
         cl.setOut(out);
         cl.setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {

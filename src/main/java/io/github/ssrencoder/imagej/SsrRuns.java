@@ -92,7 +92,7 @@ public final class SsrRuns {
         SubjectQueries.Framed subject = SubjectQueries.of(imp, imp == null ? null : imp.getRoi(), query, useRoi,
                 maskWeight, 1.0, Framing.parse(framing));
         Path root = service.modelsFor(models);
-        AttentionMaps maps = service.withGenerator(root, g -> g.attention(subject.query(), progress));
+        AttentionMaps maps = service.withGenerator(root, progress, g -> g.attention(subject.query(), progress));
         ImagePlus heat = AttentionImages.heatMaps(maps, subject);
         heat.setProp("models", root.toString());
         heat.setProp("use_roi", Boolean.toString(subject.query().hasMask()));
@@ -113,6 +113,6 @@ public final class SsrRuns {
         fiji.putAll(params.describe(seed));
         fiji.put("models", root.toString());
         GenerationRequest run = request;
-        return service.withGenerator(root, g -> g.generate(run, progress));
+        return service.withGenerator(root, progress, g -> g.generate(run, progress));
     }
 }

@@ -2,11 +2,13 @@ package io.github.ssrencoder.imagej;
 
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
+import io.github.ssrencoder.pipeline.CancelledException;
 import io.github.ssrencoder.pipeline.ProgressListener;
 import io.github.ssrencoder.pipeline.SsrPipeline;
 import io.github.ssrencoder.pipeline.SubjectGenerator;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import org.scijava.plugin.Parameter;
@@ -20,7 +22,8 @@ import org.scijava.service.Service;
  * Keeps the loaded models of one Fiji session: loading Stable Diffusion is slow, so the generator is opened
  * lazily on first use and kept across runs, reopened when the models folder, device or threads change, and
  * closed by {@link #unload()}. Runs are serialised by one lock because a generator holds one set of native
- * weights. Settings live in the SciJava {@link PrefService}. The libtorch setting is handed to
+ * weights: a run started while another holds it says in its progress that it waits, and can be cancelled while it
+ * waits. Settings live in the SciJava {@link PrefService}. The libtorch setting is handed to
  * {@link EngineRuntime#useLibtorch} before the real pipeline loads (it takes effect when the engine starts).
  */
 @Plugin(type = Service.class)
@@ -32,6 +35,9 @@ public class SsrService extends AbstractService implements SciJavaService {
         SubjectGenerator open(Path modelsRoot, SsrSettings settings);
     }
 
+    /** The progress stage of a run that waits for another one to finish. */
+    public static final String WAITING = "waiting for the running generation to finish (one at a time)";
+    private static final long WAIT_POLL_MS = 100;
     private static final String KEY_MODELS = "models";
     private static final String KEY_DEVICE = "device";
     private static final String KEY_THREADS = "threads";
@@ -102,8 +108,16 @@ public class SsrService extends AbstractService implements SciJavaService {
      * or reloading it first when needed. Only one run at a time; others wait.
      */
     public <T> T withGenerator(Path models, Function<SubjectGenerator, T> work) {
+        return withGenerator(models, ProgressListener.NONE, work);
+    }
+
+    /**
+     * As above; while another run holds the models, {@code progress} hears that this one waits, and cancelling it
+     * ends the wait with {@link CancelledException}.
+     */
+    public <T> T withGenerator(Path models, ProgressListener progress, Function<SubjectGenerator, T> work) {
         SsrSettings wanted = settings().withModels(models);
-        lock.lock();
+        acquire(progress);
         try {
             if (generator != null && !serves(loadedWith, wanted)) {
                 unloadLocked();
@@ -139,11 +153,36 @@ public class SsrService extends AbstractService implements SciJavaService {
 
     /** Closes the loaded models, freeing their native memory; waits for a running generation to finish. */
     public void unload() {
-        lock.lock();
+        unload(ProgressListener.NONE);
+    }
+
+    /** As above, telling {@code progress} when it waits for a running generation; whether models were loaded. */
+    public boolean unload(ProgressListener progress) {
+        acquire(progress);
         try {
+            boolean was = generator != null;
             unloadLocked();
+            return was;
         } finally {
             lock.unlock();
+        }
+    }
+
+    /** Takes the run lock; when another run holds it, says so and waits, polling for a cancel. */
+    private void acquire(ProgressListener progress) {
+        if (lock.tryLock()) {
+            return;
+        }
+        progress.stage(WAITING);
+        try {
+            while (!lock.tryLock(WAIT_POLL_MS, TimeUnit.MILLISECONDS)) {
+                if (progress.isCancelled()) {
+                    throw new CancelledException();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CancelledException();
         }
     }
 

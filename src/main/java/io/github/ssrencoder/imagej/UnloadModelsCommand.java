@@ -9,8 +9,7 @@ public class UnloadModelsCommand extends SsrCommand {
 
     @Override
     protected void execute(StatusProgress progress) {
-        boolean was = ssr.isLoaded();
-        ssr.unload();
+        boolean was = ssr.unload(progress);
         logInfo(was ? "SSR-Encoder: models unloaded" : "SSR-Encoder: no models were loaded");
     }
 }

@@ -73,7 +73,7 @@ public class SsrIj1Plugin implements PlugIn {
                     yield new SsrRuns.Outputs(null, null, null);
                 }
                 case "unload" -> {
-                    service.unload();
+                    service.unload(progress);
                     yield new SsrRuns.Outputs(null, null, null);
                 }
                 default -> throw new IllegalArgumentException("unknown SSR-Encoder entry '" + command
