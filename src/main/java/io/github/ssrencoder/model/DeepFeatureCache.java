@@ -62,6 +62,11 @@ public final class DeepFeatureCache implements AutoCloseable {
         return feature;
     }
 
+    /** The shape of the cached deep features (empty before the first full step), e.g. for memory figures. */
+    public long[] featureShape() {
+        return feature == null ? new long[0] : feature.getShape().getShape();
+    }
+
     /** The ControlNet residuals of the last full step for the shallow skip connections (empty when none were added). */
     List<NDArray> controlResiduals() {
         return controlResiduals;
