@@ -280,6 +280,12 @@ public final class UNet2DCondition extends Module {
     /** The shallow branch of a cached step, from {@code conv_in}'s output {@code h} (already the first skip). */
     private NDArray shallowBranch(NDArray h, NDArray temb, NDArray context, List<NDArray> skips, DeepFeatureCache cache,
                                   BiConsumer<String, NDArray> p) {
+        long[] kept = cache.featureShape();
+        long[] now = h.getShape().getShape();
+        if (kept[0] != now[0] || kept[2] != now[2] || kept[3] != now[3]) {
+            throw new IllegalStateException("the cached UNet features " + java.util.Arrays.toString(kept)
+                    + " are of another batch or size than this step's " + h.getShape());
+        }
         downBlocks.get(0).forwardLayers(h, temb, context, skips, SHALLOW_SKIPS - 1);
         List<NDArray> residuals = cache.controlResiduals();
         for (int j = 0; j < residuals.size(); j++) {
