@@ -326,21 +326,27 @@ public final class Bench {
                         report.figure("controlnet_step_" + size, "UNet step " + shape + " + 1 ControlNet", withNet);
                         double ratio = withNet.median() / full.median();
                         report.put("controlnet_overhead_ratio_" + size, ratio);
-                        report.line(String.format(Locale.ROOT, "%-46s %9.3f  (the ControlNet adds %.0f%%)",
-                                "ControlNet step time / step time, " + size + "²", ratio, 100 * (ratio - 1)));
+                        double flopRatio = (double) withNet.flops() / full.flops();
+                        report.put("controlnet_flop_ratio_" + size, flopRatio);
+                        report.line(String.format(Locale.ROOT, "%-46s %9.3f  (the ControlNet adds %.0f%% of the time, %.0f%% of "
+                                + "the FLOPs)", "ControlNet step time / step time, " + size + "²", ratio, 100 * (ratio - 1),
+                                100 * (flopRatio - 1)));
                     }
                     if (cache) {
                         Measurement cached = m.get(next);
                         report.figure("cached_step_" + size, "UNet step " + shape + ", cached (shallow branch)", cached);
                         double ratio = cached.median() / full.median();
                         report.put("cached_step_ratio_" + size, ratio);
-                        report.line(String.format(Locale.ROOT, "%-46s %9.3f", "cached step time / full step time, " + size + "²",
-                                ratio));
+                        double flopRatio = (double) cached.flops() / full.flops();
+                        report.put("cached_step_flop_ratio_" + size, flopRatio);
+                        report.line(String.format(Locale.ROOT, "%-46s %9.3f  (FLOP ratio %.3f)",
+                                "cached step time / full step time, " + size + "²", ratio, flopRatio));
                         for (int interval : List.of(2, 3, 5)) {
                             double speedUp = interval / (1 + (interval - 1) * ratio);
+                            double flopSpeedUp = interval / (1 + (interval - 1) * flopRatio);
                             report.put("cache_interval_" + interval + "_speedup_" + size, speedUp);
-                            report.line(String.format(Locale.ROOT, "%-46s %9.2f×", "denoising speed-up, cache interval " + interval
-                                    + ", " + size + "²", speedUp));
+                            report.line(String.format(Locale.ROOT, "%-46s %9.2f×  (by FLOPs %.2f×)", "denoising speed-up, "
+                                    + "cache interval " + interval + ", " + size + "²", speedUp, flopSpeedUp));
                         }
                         long[] f = features.featureShape();
                         report.line(String.format(Locale.ROOT, "%-46s %9.1f MiB  (%s)", "cached features, " + size + "²",
