@@ -116,6 +116,10 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Decode the image in tiles: auto (above 512², default), on or off. Tiling bounds the decoder's "
                     + "memory and changes the image slightly.")
     String vaeTiling;
+    @Option(names = "--cache-interval", defaultValue = "1", paramLabel = "N",
+            description = "Feature caching: run the whole UNet every N-th step and reuse its deep features in between "
+                    + "(DeepCache; faster, changes the image slightly). 1 = off (default).")
+    int cacheInterval;
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
     @Option(names = "--shard", paramLabel = "I/N|auto", description = "Run every N-th job starting at I (0-based), for job "
@@ -357,7 +361,7 @@ final class GenerateCommand implements Callable<Integer> {
                 height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
                 loras.stream().map(Lora::parse).toList(),
                 controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList(),
-                vaeTiling);
+                vaeTiling, cacheInterval);
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");
@@ -407,7 +411,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
                 j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList)
-                .withVaeTiling(VaeTiling.parse(j.vaeTiling()));
+                .withVaeTiling(VaeTiling.parse(j.vaeTiling())).withCacheInterval(j.cacheInterval());
         return new Prepared(j, request, index, described, key);
     }
 

@@ -20,7 +20,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
                Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
                boolean ema, List<Lora> loras, List<ControlSpec> controls,
-               String vaeTiling) {
+               String vaeTiling, int cacheInterval) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
@@ -33,7 +33,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
             "save_attention", "images", "framing", "checkpoint", "ema", "loras", "controls", "vae_tiling",
-            "jobs");
+            "cache_interval", "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
     private static final Set<String> LORA_KEYS = Set.of("file", "weight");
     private static final Set<String> CONTROL_KEYS = Set.of("image", "controlnet", "scale", "start", "end");
@@ -119,6 +119,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
         }
         o.add("controls", cs);
         o.addProperty("vae_tiling", vaeTiling);
+        o.addProperty("cache_interval", cacheInterval);
         o.addProperty("output", abs(output));
         o.addProperty("save_latents", abs(saveLatents));
         o.addProperty("save_attention", abs(saveAttention));
@@ -190,7 +191,8 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 JsonFiles.getBoolean(file, o, "ema", d.ema()),
                 o.has("loras") ? loras(file, base, o.get("loras")) : d.loras(),
                 o.has("controls") ? controls(file, base, o.get("controls")) : d.controls(),
-                JsonFiles.getString(file, o, "vae_tiling", d.vaeTiling()));
+                JsonFiles.getString(file, o, "vae_tiling", d.vaeTiling()),
+                JsonFiles.getInt(file, o, "cache_interval", d.cacheInterval()));
     }
 
     /**

@@ -62,6 +62,10 @@ public class GenerateFromSubjectCommand extends SsrCommand {
     @Parameter(label = "LoRAs (file:weight;file:weight, empty = none)", required = false, persist = false)
     private String lora;
 
+    @Parameter(label = "Feature caching: whole UNet every N-th step (1 = off)", min = "1", max = "1000", required = false,
+            persist = false)
+    private int cache_interval = 1;
+
     @Parameter(label = "Control image for a ControlNet (none = no ControlNet)", required = false, persist = false)
     private ImagePlus control;
 
@@ -70,6 +74,14 @@ public class GenerateFromSubjectCommand extends SsrCommand {
 
     @Parameter(label = "ControlNet scale", min = "0", max = "10", stepSize = "0.1", required = false, persist = false)
     private double control_scale = 1.0;
+
+    @Parameter(label = "ControlNet from (fraction of the steps)", min = "0", max = "1", stepSize = "0.05", required = false,
+            persist = false)
+    private double control_start = 0.0;
+
+    @Parameter(label = "ControlNet until (fraction of the steps)", min = "0", max = "1", stepSize = "0.05", required = false,
+            persist = false)
+    private double control_end = 1.0;
 
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
@@ -83,9 +95,9 @@ public class GenerateFromSubjectCommand extends SsrCommand {
     @Override
     protected void execute(StatusProgress progress) {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
-                scheduler, width, height, seed, images, lora);
+                scheduler, width, height, seed, images, lora, cache_interval);
         SsrRuns.Outputs out = SsrRuns.generateFromSubject(ssr, input, query, use_roi, mask_weight, framing, models,
-                params, ControlInput.of(control, controlnet, control_scale), progress);
+                params, ControlInput.of(control, controlnet, control_scale, control_start, control_end), progress);
         result = out.result();
         attention = out.attention();
         logInfo("SSR-Encoder: generated " + result.getStackSize() + " image(s), seed " + result.getProp("seed"));

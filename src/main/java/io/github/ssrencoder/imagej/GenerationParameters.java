@@ -27,9 +27,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * @param images         {@code images}, the number of images
  * @param lora           {@code lora}: LoRA files fused for this run, {@code FILE[:WEIGHT]} separated by {@code ;}
  *                       (e.g. {@code lora=[/loras/a.safetensors:0.8;/loras/b.safetensors:0.5]}); empty for none
+ * @param cacheInterval  {@code cache_interval}: feature caching, the whole UNet every N-th step (1 = off)
  */
 public record GenerationParameters(String prompt, String negativePrompt, double scale, double guidance, int steps,
-                                   String scheduler, int width, int height, long seed, int images, String lora) {
+                                   String scheduler, int width, int height, long seed, int images, String lora,
+                                   int cacheInterval) {
 
     /** The scheduler choices, default first. */
     public static final List<String> SCHEDULERS = List.of("unipc", "ddim", "pndm", "euler", "euler-a", "dpmpp-2m", "lcm");
@@ -44,6 +46,9 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
         if (seed < -1) {
             throw new IllegalArgumentException("seed must be -1 (random) or ≥ 0, got " + seed);
         }
+        if (cacheInterval < 1 || cacheInterval > 1000) {
+            throw new IllegalArgumentException("cache_interval must be between 1 (off) and 1000, got " + cacheInterval);
+        }
         lora = lora == null ? "" : lora.trim();
         for (Lora l : parseLoras(lora)) {
             if (!Files.isRegularFile(l.file())) {
@@ -56,6 +61,12 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
     public GenerationParameters(String prompt, String negativePrompt, double scale, double guidance, int steps,
                                 String scheduler, int width, int height, long seed, int images) {
         this(prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, images, "");
+    }
+
+    /** Parameters without feature caching. */
+    public GenerationParameters(String prompt, String negativePrompt, double scale, double guidance, int steps,
+                                String scheduler, int width, int height, long seed, int images, String lora) {
+        this(prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, images, lora, 1);
     }
 
     /** The LoRAs of a {@code lora} value: {@code FILE[:WEIGHT]} entries separated by {@code ;}, in order. */
@@ -80,7 +91,7 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
     /** The validated request for {@code subjects} with seed {@code usedSeed}. */
     public GenerationRequest toRequest(List<SubjectQuery> subjects, long usedSeed) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height,
-                usedSeed, null, images).withLoras(parseLoras(lora));
+                usedSeed, null, images).withLoras(parseLoras(lora)).withCacheInterval(cacheInterval);
     }
 
     /** Macro key → value of every parameter, with the seed actually used. */
@@ -98,6 +109,9 @@ public record GenerationParameters(String prompt, String negativePrompt, double 
         m.put("images", Integer.toString(images));
         if (!lora.isEmpty()) {
             m.put("lora", lora);
+        }
+        if (cacheInterval > 1) {
+            m.put("cache_interval", Integer.toString(cacheInterval));
         }
         return m;
     }

@@ -69,6 +69,10 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
     @Parameter(label = "LoRAs (file:weight;file:weight, empty = none)", required = false, persist = false)
     private String lora;
 
+    @Parameter(label = "Feature caching: whole UNet every N-th step (1 = off)", min = "1", max = "1000", required = false,
+            persist = false)
+    private int cache_interval = 1;
+
     @Parameter(label = "Control image for a ControlNet (none = no ControlNet)", required = false, persist = false)
     private ImagePlus control;
 
@@ -77,6 +81,14 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
 
     @Parameter(label = "ControlNet scale", min = "0", max = "10", stepSize = "0.1", required = false, persist = false)
     private double control_scale = 1.0;
+
+    @Parameter(label = "ControlNet from (fraction of the steps)", min = "0", max = "1", stepSize = "0.05", required = false,
+            persist = false)
+    private double control_start = 0.0;
+
+    @Parameter(label = "ControlNet until (fraction of the steps)", min = "0", max = "1", stepSize = "0.05", required = false,
+            persist = false)
+    private double control_end = 1.0;
 
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
@@ -87,7 +99,7 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
     @Override
     protected void execute(StatusProgress progress) {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
-                scheduler, width, height, seed, images, lora);
+                scheduler, width, height, seed, images, lora, cache_interval);
         ImagePlus current = input == null || input.getWidth() == 0 ? null : input;
         List<SubjectQueries.Framed> subjects = queries == null || queries.isBlank()
                 ? MultiSubjects.fromRois(MultiSubjects.selections(current), current, WindowManager::getImage, scales, mask_weight,
@@ -95,7 +107,7 @@ public class MultiSubjectGenerateCommand extends SsrCommand {
                 : MultiSubjects.fromQueries(queries, WindowManager::getImage, scales, use_roi, mask_weight,
                         Framing.parse(framing));
         result = SsrRuns.generateMulti(ssr, subjects, mask_weight, framing, models, params,
-                ControlInput.of(control, controlnet, control_scale), progress).result();
+                ControlInput.of(control, controlnet, control_scale, control_start, control_end), progress).result();
         logInfo("SSR-Encoder: generated " + result.getStackSize() + " image(s) from " + subjects.size()
                 + " subjects, seed " + result.getProp("seed"));
     }

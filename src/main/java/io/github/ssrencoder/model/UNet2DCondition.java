@@ -182,6 +182,17 @@ public final class UNet2DCondition extends Module {
      */
     public NDArray forward(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, ControlResiduals control,
                            BiConsumer<String, NDArray> probe) {
+        return forward(sampleIn, timestep, encoderHiddenStatesIn, control, null, probe);
+    }
+
+    /**
+     * As {@link #forward(NDArray, float, NDArray, ControlResiduals, BiConsumer)} with feature caching across steps
+     * ({@code cache} may be {@code null}): on a step the cache marks as reusing, only the shallow branch runs on the
+     * cached deep features ({@code control} and the probe's deep names are then unused); on a full step the deep
+     * features and the shallow ControlNet residuals are kept for the next steps.
+     */
+    public NDArray forward(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, ControlResiduals control,
+                           DeepFeatureCache cache, BiConsumer<String, NDArray> probe) {
         long[] s = sampleIn.getShape().getShape();
         if (s.length != 4 || s[1] != config.inChannels()) {
             throw new IllegalArgumentException("UNet sample must be [B, " + config.inChannels() + ", h, w], got " + sampleIn.getShape());
@@ -208,6 +219,9 @@ public final class UNet2DCondition extends Module {
             p.accept("conv_in", h);
             List<NDArray> skips = new ArrayList<>();
             skips.add(h);
+            if (cache != null && cache.reusing()) {
+                return typed(shallowBranch(h, temb, encoderHiddenStates, skips, cache, p), DataType.FLOAT32);
+            }
             for (int i = 0; i < downBlocks.size(); i++) {
                 int before = skips.size();
                 h = downBlocks.get(i).forward(h, temb, encoderHiddenStates, skips);
@@ -227,6 +241,10 @@ public final class UNet2DCondition extends Module {
                 }
                 h = h.add(typed(control.mid(), type));
             }
+            if (cache != null) {
+                cache.keepControlResiduals(control == null ? null
+                        : control.down().subList(0, SHALLOW_SKIPS).stream().map(r -> typed(r, type)).toList());
+            }
             p.accept("mid_block", h);
             Deque<NDArray> remaining = new ArrayDeque<>(skips);
             for (int i = 0; i < upBlocks.size(); i++) {
@@ -237,14 +255,54 @@ public final class UNet2DCondition extends Module {
                     long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
                     upsampleSize = new long[] {skipShape[2], skipShape[3]};
                 }
-                h = block.forward(h, temb, encoderHiddenStates, remaining, upsampleSize);
+                BiConsumer<Integer, NDArray> onEnter = cache != null && i == upBlocks.size() - 1
+                        ? (layer, state) -> {
+                            if (layer == cachedLayer()) {
+                                cache.keepFeature(state);
+                            }
+                        }
+                        : (layer, state) -> { };
+                h = block.forwardFrom(0, h, temb, encoderHiddenStates, remaining, upsampleSize, onEnter);
                 p.accept("up_blocks." + i, h);
             }
-            h = convNormOut.forward(h);
-            p.accept("conv_norm_out", h);
-            h = convOut.forward(Activations.silu(h));
-            p.accept("conv_out", h);
-            return typed(h, DataType.FLOAT32);
+            return typed(output(h, p), DataType.FLOAT32);
         });
+    }
+
+    /** Skip connections the shallow branch recomputes: {@code conv_in}'s output and the first down block's first layer. */
+    private static final int SHALLOW_SKIPS = 2;
+
+    /** The resnet of the last up block whose input is the cached deep feature: the one taking the first layer's skip. */
+    private int cachedLayer() {
+        return upBlocks.get(upBlocks.size() - 1).numResnets() - SHALLOW_SKIPS;
+    }
+
+    /** The shallow branch of a cached step, from {@code conv_in}'s output {@code h} (already the first skip). */
+    private NDArray shallowBranch(NDArray h, NDArray temb, NDArray context, List<NDArray> skips, DeepFeatureCache cache,
+                                  BiConsumer<String, NDArray> p) {
+        long[] kept = cache.featureShape();
+        long[] now = h.getShape().getShape();
+        if (kept[0] != now[0] || kept[2] != now[2] || kept[3] != now[3]) {
+            throw new IllegalStateException("the cached UNet features " + java.util.Arrays.toString(kept)
+                    + " are of another batch or size than this step's " + h.getShape());
+        }
+        downBlocks.get(0).forwardLayers(h, temb, context, skips, SHALLOW_SKIPS - 1);
+        List<NDArray> residuals = cache.controlResiduals();
+        for (int j = 0; j < residuals.size(); j++) {
+            skips.set(j, skips.get(j).add(residuals.get(j)));
+        }
+        UNetBlocks.Up last = upBlocks.get(upBlocks.size() - 1);
+        NDArray out = last.forwardFrom(cachedLayer(), cache.feature(), temb, context, new ArrayDeque<>(skips), null,
+                (layer, state) -> { });
+        p.accept("up_blocks." + (upBlocks.size() - 1), out);
+        return output(out, p);
+    }
+
+    private NDArray output(NDArray h, BiConsumer<String, NDArray> p) {
+        NDArray normed = convNormOut.forward(h);
+        p.accept("conv_norm_out", normed);
+        NDArray out = convOut.forward(Activations.silu(normed));
+        p.accept("conv_out", out);
+        return out;
     }
 }

@@ -11,6 +11,7 @@ import io.github.ssrencoder.nn.Upsample2D;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.function.BiConsumer;
 
 /** The UNet's down, mid and up blocks, laid out as diffusers' so that parameter paths equal checkpoint keys. */
 final class UNetBlocks {
@@ -52,18 +53,24 @@ final class UNetBlocks {
 
         /** Runs the block; appends every skip state to {@code skips}; returns the output. */
         NDArray forward(NDArray x, NDArray temb, NDArray context, List<NDArray> skips) {
+            NDArray h = forwardLayers(x, temb, context, skips, resnets.size());
+            if (downsampler != null) {
+                h = downsampler.forward(h);
+                skips.add(h);
+            }
+            return h;
+        }
+
+        /** Runs only the first {@code layers} (resnet, transformer) pairs, appending their skip states; no down-sampling. */
+        NDArray forwardLayers(NDArray x, NDArray temb, NDArray context, List<NDArray> skips, int layers) {
             NDArray h = x;
-            for (int i = 0; i < resnets.size(); i++) {
+            for (int i = 0; i < layers; i++) {
                 NDArray in = h;
                 int layer = i;
                 h = Scoped.compute(() -> {
                     NDArray r = resnets.get(layer).forward(in, temb);
                     return attentions == null ? r : attentions.get(layer).forward(r, context);
                 });
-                skips.add(h);
-            }
-            if (downsampler != null) {
-                h = downsampler.forward(h);
                 skips.add(h);
             }
             return h;
@@ -148,14 +155,24 @@ final class UNetBlocks {
 
         /** Consumes skip states from the end of {@code skips}; {@code upsampleSize} is null for 2×. */
         NDArray forward(NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize) {
+            return forwardFrom(0, x, temb, context, skips, upsampleSize, (i, h) -> { });
+        }
+
+        /**
+         * Runs the resnets from index {@code first} on ({@code x} being that resnet's input), consuming one skip state
+         * each from the end of {@code skips}; {@code onEnter} sees the input of every resnet run (valid during the call).
+         */
+        NDArray forwardFrom(int first, NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize,
+                            BiConsumer<Integer, NDArray> onEnter) {
             List<NDArray> mine = new ArrayList<>();
-            for (int i = 0; i < resnets.size(); i++) {
+            for (int i = first; i < resnets.size(); i++) {
                 mine.add(skips.removeLast());
             }
             return Scoped.compute(() -> {
                 NDArray h = x;
-                for (int i = 0; i < resnets.size(); i++) {
-                    NDArray cat = h.concat(mine.get(i), 1);
+                for (int i = first; i < resnets.size(); i++) {
+                    onEnter.accept(i, h);
+                    NDArray cat = h.concat(mine.get(i - first), 1);
                     h = resnets.get(i).forward(cat, temb);
                     if (attentions != null) {
                         h = attentions.get(i).forward(h, context);

@@ -25,11 +25,14 @@ import java.util.Objects;
  * @param loras          LoRAs fused into the UNet and text encoder for this run, in order (empty for none)
  * @param controls       control images with their ControlNets (empty for none); several nets' residuals are summed
  * @param vaeTiling      whether the final latents are decoded in tiles ({@code null} = {@link VaeTiling#AUTO})
+ * @param cacheInterval  feature caching across steps: the whole UNet runs every {@code cacheInterval}-th step, the
+ *                       steps between reuse its deep features ({@link io.github.ssrencoder.model.DeepFeatureCache});
+ *                       1…1000, 1 = off (every step full, the default)
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
                                 Latents initLatents, int numImages, List<Lora> loras,
-                                List<Control> controls, VaeTiling vaeTiling) {
+                                List<Control> controls, VaeTiling vaeTiling, int cacheInterval) {
 
     public static final double DEFAULT_SCALE = 1.0;
     public static final double DEFAULT_GUIDANCE = 7.5;
@@ -52,6 +55,9 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
         }
         requireSize("width", width);
         requireSize("height", height);
+        if (cacheInterval < 1 || cacheInterval > 1000) {
+            throw new IllegalArgumentException("cache interval must be between 1 (off) and 1000, got " + cacheInterval);
+        }
         if (numImages < 1 || numImages > 64) {
             throw new IllegalArgumentException("number of images must be between 1 and 64, got " + numImages);
         }
@@ -87,25 +93,31 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                              int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages,
                              List<Lora> loras, List<Control> controls) {
         this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
-                loras, controls, VaeTiling.AUTO);
+                loras, controls, VaeTiling.AUTO, 1);
     }
 
     /** This request with {@code loras} instead of its own. */
     public GenerationRequest withLoras(List<Lora> loras) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
     }
 
     /** This request with {@code controls} instead of its own. */
     public GenerationRequest withControls(List<Control> controls) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
     }
 
     /** This request with {@code vaeTiling} instead of its own. */
     public GenerationRequest withVaeTiling(VaeTiling vaeTiling) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
+    }
+
+    /** This request with feature caching every {@code cacheInterval} steps (1 = off) instead of its own. */
+    public GenerationRequest withCacheInterval(int cacheInterval) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
     }
 
     private static void requireRange(String what, double v, double lo, double hi) {

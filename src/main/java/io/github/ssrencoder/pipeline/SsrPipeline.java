@@ -18,6 +18,7 @@ import io.github.ssrencoder.model.ClipVisionEncoder;
 import io.github.ssrencoder.model.ControlImageProcessor;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.model.ControlResiduals;
+import io.github.ssrencoder.model.DeepFeatureCache;
 import io.github.ssrencoder.model.SingleFileModels;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
@@ -482,36 +483,48 @@ public final class SsrPipeline implements SubjectGenerator {
         NDArray latents = noise.mul(scheduler.initNoiseSigma());
         int total = timesteps.length;
         progress.stage("Denoising image " + (imageIndex + 1) + " of " + request.numImages());
-        for (int i = 0; i < total; i++) {
-            if (progress.isCancelled()) {
-                throw new CancelledException();
-            }
-            NDArray next;
-            try (NDManager step = run.newSubManager()) {
-                NDArray input = guided ? NDArrays.concat(new NDList(latents, latents), 0) : latents.duplicate();
-                input.attach(step);
-                NDArray scaled = scheduler.scaleModelInput(input, i);
-                scaled.attach(step);
-                ControlResiduals residuals = controlResiduals(controls, scaled, timesteps[i], context, i, total);
-                NDArray eps = unet.forward(scaled, timesteps[i], context, residuals, null);
-                eps.attach(step);
-                NDArray guidedEps;
-                if (guided) {
-                    NDArray uncond = eps.get(0).expandDims(0);
-                    NDArray cond = eps.get(1).expandDims(0);
-                    guidedEps = uncond.add(cond.sub(uncond).mul((float) request.guidance()));
-                } else {
-                    guidedEps = eps;
+        try (DeepFeatureCache cache = request.cacheInterval() > 1 ? new DeepFeatureCache(request.cacheInterval(), run) : null) {
+            for (int i = 0; i < total; i++) {
+                if (progress.isCancelled()) {
+                    throw new CancelledException();
                 }
-                guidedEps.attach(step);
-                next = scheduler.step(guidedEps, i, latents, stepNoise);
-                next.attach(run);
+                NDArray next = denoisingStep(run, scheduler, latents, context, controls, cache, request, guided, stepNoise,
+                        timesteps, i);
+                latents.close();
+                latents = next;
+                progress.step(i + 1, total);
             }
-            latents.close();
-            latents = next;
-            progress.step(i + 1, total);
         }
         return latents;
+    }
+
+    /** One step from {@code latents} to the next latents (in {@code run}); {@code cache} may be {@code null}. */
+    private NDArray denoisingStep(NDManager run, Scheduler scheduler, NDArray latents, NDArray context,
+                                  List<ActiveControl> controls, DeepFeatureCache cache, GenerationRequest request,
+                                  boolean guided, NoiseSource stepNoise, float[] timesteps, int i) {
+        int total = timesteps.length;
+        try (NDManager step = run.newSubManager()) {
+            NDArray input = guided ? NDArrays.concat(new NDList(latents, latents), 0) : latents.duplicate();
+            input.attach(step);
+            NDArray scaled = scheduler.scaleModelInput(input, i);
+            scaled.attach(step);
+            boolean reusing = cache != null && cache.startStep(i);
+            ControlResiduals residuals = reusing ? null : controlResiduals(controls, scaled, timesteps[i], context, i, total);
+            NDArray eps = unet.forward(scaled, timesteps[i], context, residuals, cache, null);
+            eps.attach(step);
+            NDArray guidedEps;
+            if (guided) {
+                NDArray uncond = eps.get(0).expandDims(0);
+                NDArray cond = eps.get(1).expandDims(0);
+                guidedEps = uncond.add(cond.sub(uncond).mul((float) request.guidance()));
+            } else {
+                guidedEps = eps;
+            }
+            guidedEps.attach(step);
+            NDArray next = scheduler.step(guidedEps, i, latents, stepNoise);
+            next.attach(run);
+            return next;
+        }
     }
 
     private Map<String, String> parameters(GenerationRequest r, Long seed) {
@@ -548,6 +561,9 @@ public final class SsrPipeline implements SubjectGenerator {
             p.put(prefix + ".scale", fmt(c.scale()));
             p.put(prefix + ".start", fmt(c.start()));
             p.put(prefix + ".end", fmt(c.end()));
+        }
+        if (r.cacheInterval() > 1) {
+            p.put("cache_interval", Integer.toString(r.cacheInterval()));
         }
         p.put("vae_tiling", r.vaeTiling().toString());
         if (r.vaeTiling().tiles(r.width(), r.height())) {

@@ -11,6 +11,8 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.ControlNetModel;
+import io.github.ssrencoder.model.DeepFeatureCache;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
 import io.github.ssrencoder.model.UNet2DCondition;
@@ -107,6 +109,9 @@ public final class Bench {
         if (opt.runs("unet")) {
             figure("UNet steps", this::unetSteps);
         }
+        if (opt.runs("controlnet") || opt.runs("cache")) {
+            figure("UNet step options", this::unetStepOptions);
+        }
         if (!opt.quick()) {
             if (opt.runs("vae")) {
                 figure("VAE decode", this::vaeDecode);
@@ -148,7 +153,7 @@ public final class Bench {
         Engine engine = EngineRuntime.engine();
         int cores = Runtime.getRuntime().availableProcessors();
         int threads = JniUtils.getNumThreads();
-        String cpu = cpuModel();
+        String cpu = cpuModel() + " (" + instructionSets() + ")";
         String commit = System.getProperty("bench.commit", "");
         report.line(String.format(Locale.ROOT, "bench: %s, %d cores, %d PyTorch threads, PyTorch %s on %s, Java %s, load average %s%s%s",
                 cpu, cores, threads, engine.getVersion(), device, System.getProperty("java.version"), loadAverage(),
@@ -245,6 +250,119 @@ public final class Bench {
                     report.put(size == 512 ? "ssr_overhead_ratio" : "ssr_overhead_ratio_" + size, ratio);
                     report.line(String.format(Locale.ROOT, "%-46s %9.3f", "SSR step time / plain step time, " + size + "²", ratio));
                 }
+            }
+        }
+    }
+
+    /**
+     * The UNet step (CFG + SSR) with the options that change its cost, interleaved run by run with the plain step:
+     * one full-size ControlNet (its residuals computed, then the UNet with them), and a step of feature caching that
+     * reuses the deep features ({@code --cache-interval}); from the latter the speed-up of intervals 2 and 3, where
+     * one step in N is a full one.
+     */
+    private void unetStepOptions() {
+        boolean control = opt.runs("controlnet");
+        boolean cache = opt.runs("cache");
+        try (NDManager weights = EngineRuntime.newManager(device)) {
+            seedEngine(weights);
+            long t0 = System.nanoTime();
+            UNet2DCondition unet = RandomModules.unet(weights, opt.seed());
+            SsrLayers ssr = RandomModules.ssrLayers(unet, weights, opt.seed() + 1);
+            ControlNetModel net = control ? RandomModules.controlNet(weights, opt.seed() + 2) : null;
+            report.line(String.format(Locale.ROOT, "(UNet, SSR layers%s: random float32 weights in %.1f s, RSS %.0f MiB)",
+                    control ? " and SD1.5 ControlNet" : "", (System.nanoTime() - t0) / 1e9, ProcMemory.rssMiB()));
+            int textTokens = Manifest.read("sd15_text_encoder.json").config().get("max_position_embeddings").getAsInt();
+            int subjectTokens = alignerScales() * textTokens;
+            int latentFactor = vaeScaleFactor();
+            unet.setSsr(ssr, 1f, textTokens);
+            for (int size : opt.quick() ? List.of(256) : List.of(512, 256)) {
+                int latent = size / latentFactor;
+                try (NDManager io = weights.newSubManager(); KeyValueCache keysAndValues = new KeyValueCache();
+                     DeepFeatureCache features = new DeepFeatureCache(2, io)) {
+                    unet.setKeyValueCache(keysAndValues);
+                    if (net != null) {
+                        net.setKeyValueCache(keysAndValues);
+                    }
+                    NDArray sample = io.randomNormal(new Shape(2, unet.config().inChannels(), latent, latent));
+                    NDArray states = UNet2DCondition.typed(io.randomNormal(
+                            new Shape(2, textTokens + subjectTokens, unet.config().crossAttentionDim())), unet.computeType());
+                    NDArray image = io.randomUniform(0f, 1f, new Shape(2, 3, size, size));
+                    boolean[] checked = {false, false, false};
+                    List<Runnable> bodies = new ArrayList<>();
+                    bodies.add(() -> {
+                        try (NDArray eps = unetStep(unet, sample, TIMESTEP, states)) {
+                            checkOnce(checked, 0, "UNet output", eps);
+                        }
+                    });
+                    if (net != null) {
+                        bodies.add(() -> {
+                            // the scope frees the residuals and the output
+                            try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope()) {
+                                var residuals = net.forward(sample, TIMESTEP, states, image, 1f);
+                                NDArray eps = unet.forward(sample, TIMESTEP, states, residuals, null);
+                                eps.get(0, 0, 0, 0).getFloat();
+                                checkOnce(checked, 1, "UNet output with ControlNet", eps);
+                            }
+                        });
+                    }
+                    if (cache) {
+                        features.startStep(0);
+                        unet.forward(sample, TIMESTEP, states, null, features, null).close();
+                        bodies.add(() -> {
+                            features.startStep(1);
+                            try (NDArray eps = unet.forward(sample, TIMESTEP, states, null, features, null)) {
+                                eps.get(0, 0, 0, 0).getFloat();
+                                checkOnce(checked, 2, "UNet output of a cached step", eps);
+                            }
+                        });
+                    }
+                    List<Measurement> m = Measurement.interleaved(opt.warmup(), opt.repeats(), bodies);
+                    Measurement full = m.get(0);
+                    String shape = String.format(Locale.ROOT, "%d² CFG + SSR", size);
+                    report.figure("unet_ssr_step_options_" + size, "UNet step " + shape + " (reference of the ratios below)", full);
+                    int next = 1;
+                    if (net != null) {
+                        Measurement withNet = m.get(next++);
+                        report.figure("controlnet_step_" + size, "UNet step " + shape + " + 1 ControlNet", withNet);
+                        double ratio = withNet.median() / full.median();
+                        report.put("controlnet_overhead_ratio_" + size, ratio);
+                        double flopRatio = (double) withNet.flops() / full.flops();
+                        report.put("controlnet_flop_ratio_" + size, flopRatio);
+                        report.line(String.format(Locale.ROOT, "%-46s %9.3f  (the ControlNet adds %.0f%% of the time, %.0f%% of "
+                                + "the FLOPs)", "ControlNet step time / step time, " + size + "²", ratio, 100 * (ratio - 1),
+                                100 * (flopRatio - 1)));
+                    }
+                    if (cache) {
+                        Measurement cached = m.get(next);
+                        report.figure("cached_step_" + size, "UNet step " + shape + ", cached (shallow branch)", cached);
+                        double ratio = cached.median() / full.median();
+                        report.put("cached_step_ratio_" + size, ratio);
+                        double flopRatio = (double) cached.flops() / full.flops();
+                        report.put("cached_step_flop_ratio_" + size, flopRatio);
+                        report.line(String.format(Locale.ROOT, "%-46s %9.3f  (FLOP ratio %.3f)",
+                                "cached step time / full step time, " + size + "²", ratio, flopRatio));
+                        for (int interval : List.of(2, 3, 5)) {
+                            double speedUp = interval / (1 + (interval - 1) * ratio);
+                            double flopSpeedUp = interval / (1 + (interval - 1) * flopRatio);
+                            report.put("cache_interval_" + interval + "_speedup_" + size, speedUp);
+                            report.line(String.format(Locale.ROOT, "%-46s %9.2f×  (by FLOPs %.2f×)", "denoising speed-up, "
+                                    + "cache interval " + interval + ", " + size + "²", speedUp, flopSpeedUp));
+                        }
+                        long[] f = features.featureShape();
+                        report.line(String.format(Locale.ROOT, "%-46s %9.1f MiB  (%s)", "cached features, " + size + "²",
+                                4.0 * java.util.Arrays.stream(f).reduce(1, (a, b) -> a * b) / (1 << 20),
+                                java.util.Arrays.toString(f)));
+                    }
+                } finally {
+                    unet.setKeyValueCache(null);
+                    if (net != null) {
+                        net.setKeyValueCache(null);
+                    }
+                }
+            }
+            unet.clearSsr();
+            if (net != null) {
+                net.close();
             }
         }
     }
@@ -628,6 +746,36 @@ public final class Bench {
             return System.getProperty("os.arch");
         }
         return System.getProperty("os.arch");
+    }
+
+    /** The vector instruction sets that decide float32 and bfloat16 speed, from /proc/cpuinfo's flags (Linux). */
+    private static String instructionSets() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("flags") || line.startsWith("Features")) {
+                    java.util.Set<String> flags = java.util.Set.of(line.substring(line.indexOf(':') + 1).trim().split("\\s+"));
+                    List<String> found = new ArrayList<>();
+                    Map<String, String> names = new LinkedHashMap<>();
+                    names.put("avx2", "AVX2");
+                    names.put("fma", "FMA");
+                    names.put("avx512f", "AVX-512");
+                    names.put("avx512_vnni", "AVX512_VNNI");
+                    names.put("avx512_bf16", "AVX512_BF16");
+                    names.put("amx_bf16", "AMX-BF16");
+                    names.put("asimd", "NEON");
+                    names.put("bf16", "BF16");
+                    names.forEach((flag, name) -> {
+                        if (flags.contains(flag)) {
+                            found.add(name);
+                        }
+                    });
+                    return found.isEmpty() ? "no AVX2/AVX-512/NEON" : String.join(", ", found);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return "instruction sets unknown";
+        }
+        return "instruction sets unknown";
     }
 
     private static String loadAverage() {

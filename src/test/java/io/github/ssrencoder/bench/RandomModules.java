@@ -10,15 +10,25 @@ import io.github.ssrencoder.model.ClipTextConfig;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipVisionConfig;
 import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.ControlNetConfig;
+import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.model.UNetConfig;
 import io.github.ssrencoder.model.VaeConfig;
 import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.Parameter;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -40,6 +50,30 @@ final class RandomModules {
 
     static SsrLayers ssrLayers(UNet2DCondition unet, NDManager weights, long seed) {
         return computeType(fill(new SsrLayers(unet), weights, seed), weights);
+    }
+
+    /**
+     * SD1.5's ControlNet (lllyasviel's {@code sd-controlnet-*} config.json: the UNet's down and mid blocks with their
+     * config, plus a conditioning embedding with channels 16, 32, 96, 256 from an RGB image).
+     */
+    static ControlNetModel controlNet(NDManager weights, long seed) {
+        JsonObject config = Manifest.read("sd15_unet.json").config().deepCopy();
+        for (String key : List.of("up_block_types", "out_channels", "center_input_sample", "_name_or_path")) {
+            config.remove(key);
+        }
+        config.addProperty("_class_name", "ControlNetModel");
+        JsonArray embedding = new JsonArray();
+        List.of(16, 32, 96, 256).forEach(embedding::add);
+        config.add("conditioning_embedding_out_channels", embedding);
+        config.addProperty("controlnet_conditioning_channel_order", "rgb");
+        try {
+            Path file = Files.createTempFile("sd15-controlnet-", "-config.json");
+            file.toFile().deleteOnExit();
+            Files.writeString(file, config.toString(), StandardCharsets.UTF_8);
+            return computeType(fill(new ControlNetModel(ControlNetConfig.read(file)), weights, seed), weights);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     static AutoencoderKL vae(NDManager weights, long seed) {

@@ -1,5 +1,6 @@
 package io.github.ssrencoder.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -120,6 +121,38 @@ class GenerateCommandTest {
                 "--save-latents", lat.toString());
         assertEquals(0, r.code(), r.err());
         assertLatents("pipeline_sd_ddim", lat);
+    }
+
+    @Test
+    void cacheIntervalFromTheFlagOrTheJobFileCachesAndIsRecorded() throws Exception {
+        Path a = Golden.tinyA();
+        List<String> common = List.of("generate", "--models", a.toString(), "--prompt", "a red circle on a table",
+                "--steps", "4", "--scheduler", "ddim", "--width", "64", "--height", "64",
+                "--init-latents", initLatents("pipeline_sd_ddim").toString());
+        java.util.function.BiFunction<String, List<String>, Run> generate = (name, extra) -> {
+            List<String> args = new java.util.ArrayList<>(common);
+            args.addAll(extra);
+            args.addAll(List.of("--output", tmp.resolve(name + ".png").toString(),
+                    "--save-latents", tmp.resolve(name + ".safetensors").toString()));
+            return run(args.toArray(String[]::new));
+        };
+        Run flag = generate.apply("flag", List.of("--cache-interval", "2"));
+        assertEquals(0, flag.code(), flag.err());
+        Files.writeString(tmp.resolve("job.json"), "{\"cache_interval\": 2}");
+        Run job = generate.apply("job", List.of("--job", tmp.resolve("job.json").toString()));
+        assertEquals(0, job.code(), job.err());
+        try (SafetensorsFile f = SafetensorsFile.open(tmp.resolve("flag.safetensors"));
+             SafetensorsFile j = SafetensorsFile.open(tmp.resolve("job.safetensors"));
+             SafetensorsFile g = Golden.caseTensors("pipeline_sd_ddim"); NDManager m = NDManager.newBaseManager()) {
+            float[] cached = f.load("latents", m).toFloatArray();
+            assertArrayEquals(cached, j.load("latents", m).toFloatArray(), "flag and job key give the same run");
+            assertTrue(Golden.maxAbsDiff(g.load("latents_final", m).toFloatArray(), cached) > 1e-3, "interval 2 reuses features");
+        }
+        assertTrue(Files.readString(tmp.resolve("flag.png"), java.nio.charset.StandardCharsets.ISO_8859_1)
+                .contains("\"cache_interval\":\"2\""), "the PNG records the interval");
+        Run bad = generate.apply("bad", List.of("--cache-interval", "0"));
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("cache interval must be between 1 (off) and 1000"), bad.err());
     }
 
     @Test

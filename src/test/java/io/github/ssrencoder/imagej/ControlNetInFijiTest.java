@@ -76,6 +76,42 @@ class ControlNetInFijiTest {
     }
 
     @Test
+    void controlStartAndEndReachTheRequestAndTheInfoFromBothCommands() {
+        ImagePlus ref = GenerateFromSubjectCommandTest.reference(32, 32);
+        ImagePlus edges = new ImagePlus("edges", new ByteProcessor(32, 32));
+        Path net = Golden.tinyA().resolve("controlnet");
+        CommandModule single = ctx.run(GenerateFromSubjectCommand.class, "input", ref, "query", "red disc", "prompt", "x",
+                "steps", 2, "width", 32, "height", 32, "seed", 3L, "images", 1, "use_roi", false, "framing", "center-crop",
+                "control", edges, "controlnet", net.toString(), "control_start", 0.25, "control_end", 0.75);
+        assertFalse(single.isCanceled(), single.getCancelReason());
+        Control c = ctx.fake.requests.get(0).controls().get(0);
+        assertEquals(0.25, c.start());
+        assertEquals(0.75, c.end());
+        ImagePlus result = (ImagePlus) single.getOutput("result");
+        assertEquals("0.25", result.getProp("control_start"));
+        assertEquals("0.75", result.getProp("control_end"));
+
+        ij.gui.Roi disc = new ij.gui.OvalRoi(4, 4, 12, 12);
+        disc.setName("red disc");
+        ref.setOverlay(new ij.gui.Overlay(disc));
+        CommandModule multi = ctx.run(MultiSubjectGenerateCommand.class, "input", ref, "queries", "", "scales", "",
+                "prompt", "x", "steps", 2, "width", 32, "height", 32, "seed", 3L, "images", 1, "use_roi", true,
+                "framing", "center-crop",
+                "control", edges, "controlnet", net.toString(), "control_start", 0.0, "control_end", 0.5);
+        assertFalse(multi.isCanceled(), multi.getCancelReason());
+        Control m = ctx.fake.requests.get(1).controls().get(0);
+        assertEquals(0.0, m.start());
+        assertEquals(0.5, m.end());
+        assertEquals("0.5", ((ImagePlus) multi.getOutput("result")).getProp("control_end"));
+
+        CommandModule backwards = ctx.run(GenerateFromSubjectCommand.class, "input", ref, "query", "red disc", "prompt", "x",
+                "steps", 2, "width", 32, "height", 32, "seed", 3L, "images", 1, "use_roi", false, "framing", "center-crop",
+                "control", edges, "controlnet", net.toString(), "control_start", 0.8, "control_end", 0.2);
+        assertTrue(backwards.isCanceled(), "a window that ends before it starts is refused");
+        assertEquals(2, ctx.fake.requests.size(), "nothing ran");
+    }
+
+    @Test
     void macroKeysNameTheControlImageByTitle() {
         var none = ControlInput.of("none", "", 1.0, t -> null);
         assertNull(none);
@@ -85,6 +121,12 @@ class ControlNetInFijiTest {
         ImagePlus imp = new ImagePlus("edges", new ByteProcessor(8, 8));
         ControlInput c = ControlInput.of("edges", " /nets/canny ", 0.5, t -> t.equals("edges") ? imp : null);
         assertEquals(new ControlInput(imp, "/nets/canny", 0.5), c);
+        assertEquals(new ControlInput(imp, "", 1.0, 0.1, 0.6),
+                ControlInput.of("edges", "", 1.0, 0.1, 0.6, t -> t.equals("edges") ? imp : null));
+        var window = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> ControlInput.of(imp, "", 1.0, 0.6, 0.6));
+        assertTrue(window.getMessage().startsWith("control_start and control_end must satisfy 0 ≤ control_start < control_end ≤ 1"),
+                window.getMessage());
         var noNet = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> ControlInput.of(imp, "", 1.0).toControl(Golden.tinyA().resolve("sd")));
         assertTrue(noNet.getMessage().contains("give controlnet=[folder]"), noNet.getMessage());

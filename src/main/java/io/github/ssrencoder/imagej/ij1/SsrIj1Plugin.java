@@ -90,13 +90,16 @@ public class SsrIj1Plugin implements PlugIn {
                 o.number("scale", GenerationRequest.DEFAULT_SCALE), o.number("guidance", GenerationRequest.DEFAULT_GUIDANCE),
                 o.integer("steps", GenerationRequest.DEFAULT_STEPS), o.string("scheduler", GenerationRequest.DEFAULT_SCHEDULER),
                 o.integer("width", GenerationRequest.DEFAULT_SIZE), o.integer("height", GenerationRequest.DEFAULT_SIZE),
-                o.whole("seed", -1), o.integer("images", 1), o.string("lora", ""));
+                o.whole("seed", -1), o.integer("images", 1), o.string("lora", ""), o.integer("cache_interval", 1));
     }
 
-    /** The ControlNet of {@code control=[title] controlnet=[folder] control_scale=…} among the open images, or {@code null}. */
+    /**
+     * The ControlNet of {@code control=[title] controlnet=[folder] control_scale=… control_start=… control_end=…} among the
+     * open images, or {@code null}.
+     */
     public static ControlInput control(MacroOptions o) {
         return ControlInput.of(o.string("control", ControlInput.NONE), o.string("controlnet", ""), o.number("control_scale", 1.0),
-                WindowManager::getImage);
+                o.number("control_start", 0.0), o.number("control_end", 1.0), WindowManager::getImage);
     }
 
     private static SsrRuns.Outputs multi(MacroOptions o, SsrService service, ImagePlus current, StatusProgress progress) {
@@ -204,9 +207,12 @@ public class SsrIj1Plugin implements PlugIn {
                     gd.addNumericField("seed", -1, 0);
                     gd.addNumericField("images", 1, 0);
                     gd.addStringField("lora", "", 40);
+                    gd.addNumericField("cache_interval", 1, 0);
                     gd.addChoice("control", controlChoices(), ControlInput.NONE);
                     gd.addStringField("controlnet", "", 40);
                     gd.addNumericField("control_scale", 1, 2);
+                    gd.addNumericField("control_start", 0, 2);
+                    gd.addNumericField("control_end", 1, 2);
                 }
                 gd.addCheckbox("use_roi", true);
                 gd.addNumericField("mask_weight", 1, 2);
@@ -237,9 +243,12 @@ public class SsrIj1Plugin implements PlugIn {
                         values.put(key, Long.toString(Math.round(gd.getNextNumber())));
                     }
                     values.put("lora", gd.getNextString());
+                    values.put("cache_interval", Long.toString(Math.round(gd.getNextNumber())));
                     values.put("control", gd.getNextChoice());
                     values.put("controlnet", gd.getNextString());
-                    values.put("control_scale", Double.toString(gd.getNextNumber()));
+                    for (String key : List.of("control_scale", "control_start", "control_end")) {
+                        values.put(key, Double.toString(gd.getNextNumber()));
+                    }
                 }
                 values.put("use_roi", Boolean.toString(gd.getNextBoolean()));
                 values.put("mask_weight", Double.toString(gd.getNextNumber()));

@@ -73,6 +73,19 @@ class SsrIj1PluginTest {
         assertMaskEquals(oval, 40, 30, q.mask());
         assertEquals("SSR - a red mug on a beach", out.result().getTitle());
         assertEquals("SSR attention - red mug", out.attention().getTitle());
+        assertEquals(1, r.cacheInterval(), "no feature caching unless asked");
+        assertNull(out.result().getProp("cache_interval"));
+    }
+
+    @Test
+    void cacheIntervalKeyReachesTheRequestAndTheInfo() {
+        ImagePlus imp = reference(16, 16);
+        SsrRuns.Outputs out = SsrIj1Plugin.run("generate", MacroOptions.parse("query=[mug] prompt=[a mug] steps=6 width=16 "
+                + "height=16 seed=1 cache_interval=3 models=[" + Golden.tinyA() + "]"), ctx.service, imp);
+        assertEquals(3, ctx.fake.requests.get(0).cacheInterval());
+        assertEquals("3", out.result().getProp("cache_interval"));
+        var bad = assertThrows(IllegalArgumentException.class, () -> SsrIj1Plugin.parameters(MacroOptions.parse("cache_interval=0")));
+        assertTrue(bad.getMessage().startsWith("cache_interval must be between 1 (off) and 1000"), bad.getMessage());
     }
 
     @Test
