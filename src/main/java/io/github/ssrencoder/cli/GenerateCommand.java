@@ -144,10 +144,11 @@ final class GenerateCommand implements Callable<Integer> {
         if (libtorch != null) {
             EngineRuntime.useLibtorch(libtorch); // logs when environment variables take precedence
         }
-        List<JobSpec> jobs = selectShard(jobs());
+        List<JobSpec> all = jobs();
+        List<JobSpec> jobs = selectShard(all);
         List<Prepared> prepared = new ArrayList<>();
         for (JobSpec j : jobs) {
-            prepared.add(prepare(j));
+            prepared.add(prepareNamingJobFile(j, all.indexOf(j), all.size()));
         }
         EngineRuntime.DeviceChoice choice = EngineRuntime.DeviceChoice.parse(device);
         ProgressListener progress = new ConsoleProgress(err);
@@ -239,6 +240,24 @@ final class GenerateCommand implements Callable<Integer> {
             case "pad-to-square", "pad_to_square" -> ReferenceFraming.PAD_TO_SQUARE;
             default -> throw new IllegalArgumentException("unknown framing '" + s + "' (use center-crop or pad-to-square)");
         };
+    }
+
+    /**
+     * As {@link #prepare}; a value of a job file that the request refuses (a negative weight, an unknown scheduler, …)
+     * is reported with the job file and the job's position, as the job file's own syntax errors are.
+     */
+    private Prepared prepareNamingJobFile(JobSpec j, int index, int count) {
+        try {
+            return prepare(j);
+        } catch (WeightFileException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            if (job == null || String.valueOf(e.getMessage()).startsWith(job.toString())) {
+                throw e;
+            }
+            String where = count > 1 ? " (jobs[" + index + "])" : "";
+            throw new IllegalArgumentException(job + where + ": " + e.getMessage(), e);
+        }
     }
 
     private Prepared prepare(JobSpec j) {

@@ -107,7 +107,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
         if (complete && prompt == null) {
             throw bad(file, "a job needs a 'prompt'");
         }
-        Long seed = o.has("seed") && !o.get("seed").isJsonNull() ? Long.valueOf(o.get("seed").getAsLong()) : d.seed();
+        Long seed = JsonFiles.getLong(file, o, "seed", d.seed());
         return new JobSpec(subjects, prompt,
                 JsonFiles.getString(file, o, "negative_prompt", d.negativePrompt()),
                 JsonFiles.getDouble(file, o, "scale", d.scale()),

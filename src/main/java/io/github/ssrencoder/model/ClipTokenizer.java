@@ -150,7 +150,7 @@ public final class ClipTokenizer {
         if (e.isJsonPrimitive()) {
             return e.getAsString();
         }
-        if (e.isJsonObject() && e.getAsJsonObject().has("content")) {
+        if (e.isJsonObject() && e.getAsJsonObject().has("content") && e.getAsJsonObject().get("content").isJsonPrimitive()) {
             return e.getAsJsonObject().get("content").getAsString();
         }
         throw WeightFileException.of(file, "'" + key + "' must be a string or an AddedToken object, got " + e);

@@ -133,6 +133,11 @@ public final class SsrPipeline implements SubjectGenerator {
             progress.stage("Loading tokenizer and text encoder");
             ClipTokenizer tokenizer = ClipTokenizer.load(folder.tokenizer());
             ClipTextEncoder textEncoder = sd != null ? sd.textEncoder() : ClipTextEncoder.load(folder.textEncoder(), weights);
+            if (tokenizer.maxLength() > textEncoder.maxLength()) {
+                throw WeightFileException.of(folder.tokenizer().resolve("tokenizer_config.json"), "model_max_length "
+                        + tokenizer.maxLength() + " is more than the text encoder's " + textEncoder.maxLength()
+                        + " positions (max_position_embeddings)");
+            }
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
             ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
