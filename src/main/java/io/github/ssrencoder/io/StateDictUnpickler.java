@@ -1,5 +1,6 @@
 package io.github.ssrencoder.io;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
@@ -30,6 +31,9 @@ final class StateDictUnpickler extends Unpickler {
             "collections.OrderedDict",
             "torch._utils._rebuild_tensor_v2",
             "torch._utils._rebuild_parameter");
+
+    /** The largest {@code data.pkl} read (a state dict's description is kilobytes to a few megabytes). */
+    static final int MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 
     /** The largest tensor read into one Java array. */
     static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE - 16;
@@ -129,9 +133,14 @@ final class StateDictUnpickler extends Unpickler {
     }
 
     Map<String, TensorRef> readStateDict(InputStream in) throws IOException {
+        byte[] pickle = in.readNBytes(MAX_PICKLE_BYTES + 1);
+        if (pickle.length > MAX_PICKLE_BYTES) {
+            throw WeightFileException.of(file, "data.pkl is larger than " + MAX_PICKLE_BYTES / (1024 * 1024)
+                    + " MiB: not the description of a state dict");
+        }
         Object root;
         try {
-            root = load(in);
+            root = load(new ByteArrayInputStream(pickle));
         } catch (PickleException | WeightFileException e) {
             throw e;
         } catch (RuntimeException e) {
@@ -207,6 +216,14 @@ final class StateDictUnpickler extends Unpickler {
 
     @Override
     protected Object dispatch(short key) throws PickleException, IOException {
+        int lengthBytes = switch (key) {
+            case Opcodes.BINSTRING, Opcodes.BINUNICODE, Opcodes.BINBYTES, Opcodes.LONG4 -> 4;
+            case Opcodes.BINUNICODE8, Opcodes.BINBYTES8, Opcodes.BYTEARRAY8 -> 8;
+            default -> 0;
+        };
+        if (lengthBytes > 0) {
+            checkLength(key, lengthBytes);
+        }
         switch (key) {
             case Opcodes.GLOBAL -> {
                 String module = PickleUtils.readline(input);
@@ -311,6 +328,25 @@ final class StateDictUnpickler extends Unpickler {
             default -> {
                 return super.dispatch(key);
             }
+        }
+    }
+
+    /**
+     * Refuses an opcode whose length field claims more bytes than the pickle has left: the library would allocate
+     * that many bytes first (up to 2 GiB from one damaged length).
+     */
+    private void checkLength(short key, int lengthBytes) throws IOException {
+        input.mark(lengthBytes);
+        byte[] field = input.readNBytes(lengthBytes);
+        input.reset();
+        long length = 0;
+        for (int i = field.length - 1; i >= 0; i--) {
+            length = length << 8 | (field[i] & 0xFF);
+        }
+        long left = input.available() - (long) lengthBytes;
+        if (field.length < lengthBytes || length < 0 || length > left) {
+            throw new PickleException("opcode 0x" + Integer.toHexString(key) + " claims " + Long.toUnsignedString(length)
+                    + " bytes, but the pickle has " + Math.max(0, left) + " left");
         }
     }
 

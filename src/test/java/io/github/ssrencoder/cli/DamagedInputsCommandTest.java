@@ -1,0 +1,106 @@
+package io.github.ssrencoder.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.ssrencoder.testing.Golden;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Damaged job files and models folders the fuzzer found ending in internal errors: now exit 2 naming the file. */
+class DamagedInputsCommandTest {
+
+    @TempDir
+    Path tmp;
+
+    private static String lastLine(GenerateCommandTest.Run r) {
+        return r.err().strip().lines().reduce((x, y) -> y).orElse("");
+    }
+
+    private GenerateCommandTest.Run runJob(String json) throws IOException {
+        Path job = Files.writeString(tmp.resolve("job.json"), json);
+        return GenerateCommandTest.run("generate", "--models", tmp.resolve("no-models").toString(), "--job", job.toString());
+    }
+
+    private void assertBadInputNaming(GenerateCommandTest.Run r, String... parts) {
+        assertEquals(2, r.code(), r.err());
+        String last = lastLine(r);
+        assertFalse(r.err().contains("\tat "), r.err());
+        for (String p : parts) {
+            assertTrue(last.contains(p), "'" + last + "' should mention '" + p + "'");
+        }
+    }
+
+    @Test
+    void seedThatIsNotAWholeNumberIsNamed() throws Exception {
+        Path job = tmp.resolve("job.json");
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"seed\": {}}"), job + ": 'seed' must be a whole number");
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"seed\": 1.5}"), job + ": 'seed' must be a whole number");
+    }
+
+    @Test
+    void valueTheRequestRefusesNamesTheJobFileAndTheJob() throws Exception {
+        Path job = tmp.resolve("job.json");
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"scheduler\": \"true\"}"),
+                job + ": unknown scheduler 'true'");
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"width\": 64, \"height\": 64, "
+                + "\"jobs\": [{\"output\": \"a.png\"}, {\"output\": \"b.png\", \"guidance\": -1e300, \"steps\": -3}]}"),
+                job + " (jobs[1]): ");
+    }
+
+    /** The tiny models folder as links, with {@code rel} replaced by {@code content}. */
+    private Path modelsWith(String rel, String content) throws IOException {
+        Path models = tmp.resolve("models");
+        Path from = Golden.tinyA();
+        for (String top : List.of("sd", "image_encoder", "ssr")) {
+            try (Stream<Path> files = Files.walk(from.resolve(top))) {
+                for (Path p : (Iterable<Path>) files::iterator) {
+                    Path target = models.resolve(from.relativize(p).toString());
+                    if (Files.isDirectory(p)) {
+                        Files.createDirectories(target);
+                    } else {
+                        Files.createSymbolicLink(target, p.toAbsolutePath());
+                    }
+                }
+            }
+        }
+        Files.delete(models.resolve(rel));
+        Files.writeString(models.resolve(rel), content);
+        return models;
+    }
+
+    private GenerateCommandTest.Run generate(Path models) {
+        return GenerateCommandTest.run("generate", "--models", models.toString(), "--prompt", "p", "--steps", "1",
+                "--width", "64", "--height", "64", "--output", tmp.resolve("out.png").toString());
+    }
+
+    @Test
+    void modelIndexComponentThatIsNotAClassNameIsNamed() throws Exception {
+        String index = Files.readString(Golden.tinyA().resolve("sd/model_index.json"))
+                .replaceFirst("\"CLIPTextModel\"", "[]");
+        Path models = modelsWith("sd/model_index.json", index);
+        assertBadInputNaming(generate(models), models.resolve("sd/model_index.json") + ": component 'text_encoder' must be");
+        assertFalse(Files.exists(tmp.resolve("out.png")));
+    }
+
+    @Test
+    void addedTokenWhoseContentIsNotAStringIsNamed() throws Exception {
+        Path models = modelsWith("sd/tokenizer/tokenizer_config.json", "{\"bos_token\": {\"content\": []}}");
+        assertBadInputNaming(generate(models), models.resolve("sd/tokenizer/tokenizer_config.json") + ": 'bos_token' must be");
+    }
+
+    @Test
+    void tokenizerLongerThanTheTextEncoderIsNamed() throws Exception {
+        String config = Files.readString(Golden.tinyA().resolve("sd/tokenizer/tokenizer_config.json"))
+                .replace("\"model_max_length\": 77", "\"model_max_length\": 77000");
+        Path models = modelsWith("sd/tokenizer/tokenizer_config.json", config);
+        assertBadInputNaming(generate(models), models.resolve("sd/tokenizer/tokenizer_config.json")
+                + ": model_max_length 77000 is more than the text encoder's 77 positions");
+    }
+}
