@@ -99,8 +99,10 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                     throw bad(file, "subjects[" + i + "] needs an 'image'");
                 }
                 String mask = JsonFiles.getString(file, s, "mask", null);
-                subjects.add(new Subject(base.resolve(image), JsonFiles.getString(file, s, "query", ""),
-                        mask == null ? null : base.resolve(mask), JsonFiles.getDouble(file, s, "weight", 1.0)));
+                subjects.add(new Subject(resolve(file, base, image, "subjects[" + i + "].image"),
+                        JsonFiles.getString(file, s, "query", ""),
+                        mask == null ? null : resolve(file, base, mask, "subjects[" + i + "].mask"),
+                        JsonFiles.getDouble(file, s, "weight", 1.0)));
             }
         }
         String prompt = JsonFiles.getString(file, o, "prompt", d.prompt());
@@ -179,7 +181,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                     if (f == null) {
                         throw bad(file, "loras[" + i + "] needs a 'file'");
                     }
-                    out.add(new Lora(base.resolve(f), JsonFiles.getDouble(file, l, "weight", 1.0)));
+                    out.add(new Lora(resolve(file, base, f, "loras[" + i + "].file"), JsonFiles.getDouble(file, l, "weight", 1.0)));
                 } else {
                     throw bad(file, "loras[" + i + "] must be a \"FILE:WEIGHT\" string or a {\"file\": …, \"weight\": …} object");
                 }
@@ -192,6 +194,15 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
 
     private static Path path(Path file, Path base, JsonObject o, String key, Path fallback) {
         String s = JsonFiles.getString(file, o, key, null);
-        return s == null ? fallback : base.resolve(s);
+        return s == null ? fallback : resolve(file, base, s, "'" + key + "'");
+    }
+
+    /** {@code value} relative to the job file's folder; a string no file system accepts is refused naming {@code where}. */
+    private static Path resolve(Path file, Path base, String value, String where) {
+        try {
+            return base.resolve(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw bad(file, where + " is not a valid path: " + e.getMessage());
+        }
     }
 }

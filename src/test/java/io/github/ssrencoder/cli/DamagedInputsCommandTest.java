@@ -45,6 +45,15 @@ class DamagedInputsCommandTest {
     }
 
     @Test
+    void pathWithANulCharacterIsNamed() throws Exception {
+        Path job = tmp.resolve("job.json");
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"save_latents\": \"\\u0000\"}"),
+                job + ": 'save_latents' is not a valid path");
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"subjects\": [{\"image\": \"a\\u0000b\"}]}"),
+                job + ": subjects[0].image is not a valid path");
+    }
+
+    @Test
     void valueTheRequestRefusesNamesTheJobFileAndTheJob() throws Exception {
         Path job = tmp.resolve("job.json");
         assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"scheduler\": \"true\"}"),
