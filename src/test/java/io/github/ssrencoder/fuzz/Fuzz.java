@@ -22,10 +22,11 @@ public final class Fuzz {
     static final String USAGE = """
             usage: scripts/fuzz [--seed N] [--scale X] [--kinds K,K,…] [--timeout S] [--work DIR]
               --seed N      seed of the corpus (1)
-              --scale X     multiplies every kind's case count (1: 10 400 cases)
+              --scale X     multiplies every kind's case count (1: 11 200 cases)
+              --first N     start at case N of each kind (to split a campaign into several runs)
               --kinds K,…   only these kinds (safetensors, init_latents, torch_zip, pickle, model_config, model_index,
                             tokenizer, scheduler_config, job_file, png, tiff, jpeg, macro_options)
-              --timeout S   the bound on one case, seconds (20)
+              --timeout S   the bound on one case, seconds (60)
               --work DIR    where the cases are written (a temporary folder); failed cases are kept there
               --verbose     one line per case""";
 
@@ -33,7 +34,7 @@ public final class Fuzz {
     static Map<FuzzKind, Integer> defaultCounts() {
         Map<FuzzKind, Integer> m = new EnumMap<>(FuzzKind.class);
         for (FuzzKind k : FuzzKind.values()) {
-            m.put(k, k.layer == FuzzKind.Layer.CLI_MODELS ? 250 : 1200);
+            m.put(k, k.layer == FuzzKind.Layer.CLI_MODELS ? 100 : 1200);
         }
         return m;
     }
@@ -41,7 +42,8 @@ public final class Fuzz {
     public static void main(String[] args) throws IOException {
         long seed = 1;
         double scale = 1;
-        long timeout = 20;
+        long timeout = 60;
+        int first = 0;
         Path work = null;
         boolean verbose = false;
         List<FuzzKind> kinds = new ArrayList<>(List.of(FuzzKind.values()));
@@ -51,6 +53,7 @@ public final class Fuzz {
                 case "--seed" -> seed = Long.parseLong(args[++i]);
                 case "--scale" -> scale = Double.parseDouble(args[++i]);
                 case "--timeout" -> timeout = Long.parseLong(args[++i]);
+                case "--first" -> first = Integer.parseInt(args[++i]);
                 case "--work" -> work = Path.of(args[++i]);
                 case "--verbose" -> verbose = true;
                 case "--kinds" -> {
@@ -80,7 +83,7 @@ public final class Fuzz {
         boolean everyCase = verbose;
         for (FuzzKind k : kinds) {
             int n = (int) Math.round(counts.get(k) * scale);
-            campaign.run(k, n, work, o -> {
+            campaign.run(k, first, n, work, o -> {
                 if (everyCase) {
                     System.out.printf(Locale.ROOT, "%s #%d (%s): %s %.3f s: %s%n", k, o.input().index(), o.input().mutation(),
                             o.verdict(), o.seconds(), o.detail());

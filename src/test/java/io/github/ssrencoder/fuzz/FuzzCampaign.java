@@ -44,9 +44,14 @@ final class FuzzCampaign {
 
     /** Runs cases {@code 0 … count-1} of {@code kind} in folders under {@code work}, each deleted after its run. */
     void run(FuzzKind kind, int count, Path work, Consumer<FuzzRunner.Outcome> each) {
+        run(kind, 0, count, work, each);
+    }
+
+    /** Runs cases {@code first … first+count-1} of {@code kind}. */
+    void run(FuzzKind kind, int first, int count, Path work, Consumer<FuzzRunner.Outcome> each) {
         Tally t = tallies.computeIfAbsent(kind, k -> new Tally());
         try (FuzzRunner runner = new FuzzRunner(timeoutSeconds)) {
-            for (int i = 0; i < count; i++) {
+            for (int i = first; i < first + count; i++) {
                 Path dir = work.resolve(kind.name().toLowerCase(Locale.ROOT) + "-" + i);
                 FuzzRunner.Outcome o = runner.run(corpus.make(kind, i, dir));
                 switch (o.verdict()) {

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
 class FuzzTest {
 
     /**
-     * The bound on one case in the test run: generous, as test machines are shared (the script's bound is 20 s; the
-     * slowest cases load the tiny models and generate in about a second).
+     * The bound on one case, as in the script: generous, since test machines are shared (the slowest cases load the
+     * tiny models and generate, about a second on an idle machine).
      */
     private static final long BOUND_SECONDS = 60;
 

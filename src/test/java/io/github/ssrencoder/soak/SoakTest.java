@@ -25,14 +25,14 @@ class SoakTest {
 
     @Test
     void pipelineStaysWithinTheMemoryBoundAndGivesTheSameResult() {
-        Soak.Figures f = new Soak(true).pipeline(6, 2, 99, s -> { });
+        Soak.Figures f = new Soak(true).pipeline(4, 1, 99, s -> { });
         assertTrue(f.sameResult(), f.toString());
         assertTrue(f.growthMiB() <= Soak.GROWTH_BOUND_MIB, f.toString());
     }
 
     @Test
     void fijiServiceSurvivesCancelsAndAnUnload() {
-        Soak.Figures f = new Soak(true).service(4, 1, 7, s -> { });
+        Soak.Figures f = new Soak(true).service(3, 1, 7, s -> { });
         assertTrue(f.sameResult(), f.toString());
         assertTrue(f.growthMiB() <= Soak.GROWTH_BOUND_MIB, f.toString());
     }
