@@ -317,6 +317,9 @@ final class GenerateCommand implements Callable<Integer> {
             if (info.dtype() != io.github.ssrencoder.io.DType.F32) {
                 throw WeightFileException.of(file, "'latents' must be float32, got " + info.dtype());
             }
+            if (info.shape().length != 4 || info.shape()[0] != 1) {
+                throw WeightFileException.of(file, "'latents' must have shape [1, C, H/8, W/8], got " + info.shapeString());
+            }
             float[] values = new float[(int) info.numel()];
             ByteBuffer.wrap(f.readBytes("latents")).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
             return new Latents(info.shape(), values);

@@ -53,6 +53,9 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
             }
             JobSpec shared = parse(file, base, root, defaults, false);
             JsonArray jobs = root.getAsJsonArray("jobs");
+            if (jobs.isEmpty()) {
+                throw bad(file, "'jobs' is empty: the file describes nothing to generate");
+            }
             for (int i = 0; i < jobs.size(); i++) {
                 if (!jobs.get(i).isJsonObject()) {
                     throw bad(file, "jobs[" + i + "] must be an object");

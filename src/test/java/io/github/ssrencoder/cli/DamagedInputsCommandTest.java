@@ -54,6 +54,21 @@ class DamagedInputsCommandTest {
     }
 
     @Test
+    void emptyJobListIsRefusedRatherThanDoingNothing() throws Exception {
+        assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"jobs\": []}"),
+                tmp.resolve("job.json") + ": 'jobs' is empty");
+    }
+
+    @Test
+    void initialLatentsOfAnotherRankNameTheirFile() {
+        Path latents = new io.github.ssrencoder.testing.SafetensorsWriter()
+                .addF32("latents", new long[] {4, 2, 2}, new float[16]).write(tmp.resolve("init.safetensors"));
+        assertBadInputNaming(GenerateCommandTest.run("generate", "--models", tmp.resolve("no-models").toString(), "--prompt", "p",
+                "--init-latents", latents.toString(), "--output", tmp.resolve("o.png").toString()),
+                latents + ": 'latents' must have shape [1, C, H/8, W/8], got [4, 2, 2]");
+    }
+
+    @Test
     void valueTheRequestRefusesNamesTheJobFileAndTheJob() throws Exception {
         Path job = tmp.resolve("job.json");
         assertBadInputNaming(runJob("{\"prompt\": \"p\", \"output\": \"o.png\", \"scheduler\": \"true\"}"),
