@@ -48,7 +48,7 @@ public final class Soak {
 
     /** The figures of one soak. */
     public record Figures(String where, int generations, int cancelled, double startMiB, double warmMiB, double endMiB,
-                          double peakMiB, boolean sameResult, double seconds) {
+                          double peakMiB, double heapWarmMiB, double heapEndMiB, boolean sameResult, double seconds) {
 
         double growthMiB() {
             return endMiB - warmMiB;
@@ -61,9 +61,9 @@ public final class Soak {
         @Override
         public String toString() {
             return String.format(Locale.ROOT, "%s: %d generations (%d cancelled) in %.0f s; RSS start %.0f MiB, after warm-up "
-                    + "%.0f MiB, end %.0f MiB (growth %+.1f MiB, bound %.0f), peak %.0f MiB; reference result %s",
-                    where, generations, cancelled, seconds, startMiB, warmMiB, endMiB, growthMiB(), GROWTH_BOUND_MIB,
-                    peakMiB, sameResult ? "unchanged" : "CHANGED");
+                    + "%.0f MiB, end %.0f MiB (growth %+.1f MiB, bound %.0f), peak %.0f MiB; Java heap committed %.0f → "
+                    + "%.0f MiB; reference result %s", where, generations, cancelled, seconds, startMiB, warmMiB, endMiB,
+                    growthMiB(), GROWTH_BOUND_MIB, peakMiB, heapWarmMiB, heapEndMiB, sameResult ? "unchanged" : "CHANGED");
         }
     }
 
@@ -138,6 +138,7 @@ public final class Soak {
         double start = ProcMemory.rssMiB();
         ProcMemory.resetPeak();
         double warm = start;
+        double heapWarm = heapMiB();
         int cancelled = 0;
         for (int i = 0; i < generations; i++) {
             if (i == generations / 2 && middle != null) {
@@ -154,16 +155,22 @@ public final class Soak {
             if (i + 1 == warmup) {
                 ProcMemory.releaseFreedMemory();
                 warm = ProcMemory.rssMiB();
+                heapWarm = heapMiB();
             }
             if ((i + 1) % 10 == 0) {
-                log.accept(String.format(Locale.ROOT, "%s: %d generations, RSS %.0f MiB", where, i + 1, ProcMemory.rssMiB()));
+                log.accept(String.format(Locale.ROOT, "%s: %d generations, RSS %.0f MiB, Java heap committed %.0f MiB", where,
+                        i + 1, ProcMemory.rssMiB(), heapMiB()));
             }
         }
         float[] after = run.apply(referenceRequest()).apply(ProgressListener.NONE);
         ProcMemory.releaseFreedMemory();
         double end = ProcMemory.rssMiB();
-        return new Figures(where, generations, cancelled, start, warm, end, ProcMemory.peakMiB(), Arrays.equals(before, after),
-                (System.nanoTime() - t0) / 1e9);
+        return new Figures(where, generations, cancelled, start, warm, end, ProcMemory.peakMiB(), heapWarm, heapMiB(),
+                Arrays.equals(before, after), (System.nanoTime() - t0) / 1e9);
+    }
+
+    private static double heapMiB() {
+        return Runtime.getRuntime().totalMemory() / (1024.0 * 1024.0);
     }
 
     /** The soak on one {@link SsrPipeline}. */
