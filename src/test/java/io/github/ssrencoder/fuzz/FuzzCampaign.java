@@ -53,7 +53,19 @@ final class FuzzCampaign {
         try (FuzzRunner runner = new FuzzRunner(timeoutSeconds)) {
             for (int i = first; i < first + count; i++) {
                 Path dir = work.resolve(kind.name().toLowerCase(Locale.ROOT) + "-" + i);
-                FuzzRunner.Outcome o = runner.run(corpus.make(kind, i, dir));
+                FuzzCorpus.FuzzInput input;
+                try {
+                    input = corpus.make(kind, i, dir);
+                } catch (RuntimeException e) {
+                    // a bug of the generator itself: counted as a failure, so that it is seen and fixed
+                    input = new FuzzCorpus.FuzzInput(kind, i, "generator", null, dir, java.util.List.of(), null);
+                    FuzzRunner.Outcome o = new FuzzRunner.Outcome(input, FuzzRunner.Verdict.FAILED, "generator: " + e, 0);
+                    t.failed++;
+                    t.failures.add(o);
+                    each.accept(o);
+                    continue;
+                }
+                FuzzRunner.Outcome o = runner.run(input);
                 switch (o.verdict()) {
                     case ACCEPTED -> t.accepted++;
                     case REJECTED -> t.rejected++;

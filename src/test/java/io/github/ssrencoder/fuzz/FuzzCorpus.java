@@ -224,7 +224,7 @@ final class FuzzCorpus {
             byte[] pkl = w.pickle();
             int edits = 1 + r.nextInt(3);
             StringBuilder sb = new StringBuilder("opcodes");
-            for (int i = 0; i < edits; i++) {
+            for (int i = 0; i < edits && pkl.length > 0; i++) {
                 int p = r.nextInt(pkl.length);
                 byte op = OPCODES[r.nextInt(OPCODES.length)];
                 switch (r.nextInt(4)) {
