@@ -106,11 +106,18 @@ public final class ClipTokenizer {
         JsonObject vocabJson = JsonFiles.readObject(vocabFile);
         Map<String, Integer> vocab = new HashMap<>(vocabJson.size() * 2);
         for (Map.Entry<String, JsonElement> e : vocabJson.entrySet()) {
+            int id;
             try {
-                vocab.put(e.getKey(), e.getValue().getAsInt());
+                id = e.getValue().getAsJsonPrimitive().getAsBigDecimal().intValueExact();
             } catch (RuntimeException ex) {
                 throw WeightFileException.of(vocabFile, "token '" + e.getKey() + "' must map to an integer id, got " + e.getValue());
             }
+            if (id < 0 || id >= vocabJson.size()) {
+                // ids number the entries: a larger one would also size the id-to-token table
+                throw WeightFileException.of(vocabFile, "token '" + e.getKey() + "' has id " + id + ", outside 0.."
+                        + (vocabJson.size() - 1) + " (one id per entry)");
+            }
+            vocab.put(e.getKey(), id);
         }
         Map<String, Integer> ranks = readMerges(folder.resolve("merges.txt"));
 
@@ -183,6 +190,11 @@ public final class ClipTokenizer {
             ranks.put(pair[0] + " " + pair[1], i - 1);
         }
         return ranks;
+    }
+
+    /** The number of token ids (the largest id plus one). */
+    public int vocabularySize() {
+        return idToToken.length;
     }
 
     /** Sequence length of {@link TokenizedText#inputIds()} (the text encoder's number of positions). */

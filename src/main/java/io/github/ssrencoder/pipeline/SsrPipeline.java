@@ -145,6 +145,11 @@ public final class SsrPipeline implements SubjectGenerator {
                         + tokenizer.maxLength() + " is more than the text encoder's " + textEncoder.maxLength()
                         + " positions (max_position_embeddings)");
             }
+            if (tokenizer.vocabularySize() > textEncoder.config().vocabSize()) {
+                throw WeightFileException.of(folder.tokenizer().resolve("vocab.json"), "the vocabulary has "
+                        + tokenizer.vocabularySize() + " token ids, but the text encoder embeds only "
+                        + textEncoder.config().vocabSize() + " (vocab_size)");
+            }
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
             ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);

@@ -80,7 +80,7 @@ class DamagedInputsCommandTest {
 
     /** The tiny models folder as links, with {@code rel} replaced by {@code content}. */
     private Path modelsWith(String rel, String content) throws IOException {
-        Path models = tmp.resolve("models");
+        Path models = Files.createTempDirectory(tmp, "models");
         Path from = Golden.tinyA();
         for (String top : List.of("sd", "image_encoder", "ssr")) {
             try (Stream<Path> files = Files.walk(from.resolve(top))) {
@@ -117,6 +117,17 @@ class DamagedInputsCommandTest {
     void addedTokenWhoseContentIsNotAStringIsNamed() throws Exception {
         Path models = modelsWith("sd/tokenizer/tokenizer_config.json", "{\"bos_token\": {\"content\": []}}");
         assertBadInputNaming(generate(models), models.resolve("sd/tokenizer/tokenizer_config.json") + ": 'bos_token' must be");
+    }
+
+    @Test
+    void tokenIdFarBeyondTheVocabularyIsRefusedWithoutSizingATableByIt() throws Exception {
+        // 1e30 used to size the id-to-token table (OutOfMemoryError)
+        String vocab = Files.readString(Golden.tinyA().resolve("sd/tokenizer/vocab.json")).replace("\"pcm</w>\": 47436", "\"pcm</w>\":1e30");
+        Path models = modelsWith("sd/tokenizer/vocab.json", vocab);
+        assertBadInputNaming(generate(models), models.resolve("sd/tokenizer/vocab.json") + ": token 'pcm</w>' must map to an integer id");
+        vocab = Files.readString(Golden.tinyA().resolve("sd/tokenizer/vocab.json")).replace("\"pcm</w>\": 47436", "\"pcm</w>\":2000000000");
+        models = modelsWith("sd/tokenizer/vocab.json", vocab);
+        assertBadInputNaming(generate(models), models.resolve("sd/tokenizer/vocab.json") + ": token 'pcm</w>' has id 2000000000, outside 0..");
     }
 
     @Test
