@@ -62,6 +62,8 @@ public final class SsrPipeline implements SubjectGenerator {
     private final SsrLayers ssrLayers;
     private final AutoencoderKL vae;
     private final SchedulerConfig schedulerConfig;
+    /** The file {@link #schedulerConfig} was read from (named when a scheduler refuses it). */
+    private final Path schedulerFile;
     private final ClipTextEncoder textEncoder;
     private final ClipVisionEncoder vision;
     /** The memory a run may use (replaced in tests). */
@@ -80,7 +82,7 @@ public final class SsrPipeline implements SubjectGenerator {
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
                         UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                        ClipTextEncoder textEncoder, ClipVisionEncoder vision) {
+                        Path schedulerFile, ClipTextEncoder textEncoder, ClipVisionEncoder vision) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -90,6 +92,7 @@ public final class SsrPipeline implements SubjectGenerator {
         this.ssrLayers = ssrLayers;
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
+        this.schedulerFile = schedulerFile;
         this.textEncoder = textEncoder;
         this.vision = vision;
         this.unetLoras = new LoraFusion(unet, weights);
@@ -162,7 +165,8 @@ public final class SsrPipeline implements SubjectGenerator {
             progress.stage("Loading VAE");
             AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
             SchedulerConfig sched = schedulerConfig(folder);
-            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched, textEncoder, vision);
+            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched,
+                    folder.schedulerConfig(), textEncoder, vision);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
@@ -441,7 +445,7 @@ public final class SsrPipeline implements SubjectGenerator {
 
     private GenerationResult generateIn(NDManager run, GenerationRequest request, ProgressListener progress) {
         long[] latentShape = latentShape(request);
-        Scheduler scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+        Scheduler scheduler = createScheduler(request.scheduler());
         // a step count the scheduler refuses (lcm: more than its distillation schedule) fails before any model runs
         scheduler.setTimesteps(request.steps());
         KeyValueCache keysAndValues = new KeyValueCache();
@@ -496,7 +500,7 @@ public final class SsrPipeline implements SubjectGenerator {
             for (int k = 0; k < request.numImages(); k++) {
                 if (k > 0) {
                     scheduler.close();
-                    scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+                    scheduler = createScheduler(request.scheduler());
                 }
                 NDArray noise = allNoise.get(k).expandDims(0);
                 NDArray latents = denoise(run, scheduler, noise, context, controls, request, guided, stepNoise, k, progress);
@@ -519,6 +523,18 @@ public final class SsrPipeline implements SubjectGenerator {
             unet.setKeyValueCache(null);
             keysAndValues.close();
             scheduler.close();
+        }
+    }
+
+    /** The scheduler {@code name} on the models' scheduler config; a config it cannot work with is reported with its file. */
+    private Scheduler createScheduler(String name) {
+        try {
+            return Schedulers.create(name, schedulerConfig);
+        } catch (IllegalArgumentException e) {
+            if (!Schedulers.names().contains(name)) {
+                throw e;
+            }
+            throw WeightFileException.of(schedulerFile, e.getMessage(), e);
         }
     }
 

@@ -131,6 +131,18 @@ class DamagedInputsCommandTest {
     }
 
     @Test
+    void schedulerConfigTheChosenSchedulerCannotUseIsNamed() throws Exception {
+        String config = Files.readString(Golden.tinyA().resolve("sd/scheduler/scheduler_config.json"))
+                .replace("\"skip_prk_steps\": true", "\"skip_prk_steps\": false");
+        Path models = modelsWith("sd/scheduler/scheduler_config.json", config);
+        GenerateCommandTest.Run r = GenerateCommandTest.run("generate", "--models", models.toString(), "--prompt", "p",
+                "--steps", "2", "--scheduler", "pndm", "--width", "64", "--height", "64",
+                "--output", tmp.resolve("out.png").toString());
+        assertBadInputNaming(r, models.resolve("sd/scheduler/scheduler_config.json") + ": pndm supports only skip_prk_steps = true");
+        assertFalse(Files.exists(tmp.resolve("out.png")));
+    }
+
+    @Test
     void tokenizerLongerThanTheTextEncoderIsNamed() throws Exception {
         String config = Files.readString(Golden.tinyA().resolve("sd/tokenizer/tokenizer_config.json"))
                 .replace("\"model_max_length\": 77", "\"model_max_length\": 77000");
