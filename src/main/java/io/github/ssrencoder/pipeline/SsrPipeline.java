@@ -1,7 +1,6 @@
 package io.github.ssrencoder.pipeline;
 
 import ai.djl.Device;
-import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -40,8 +39,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
@@ -234,8 +233,9 @@ public final class SsrPipeline implements SubjectGenerator {
             loadControlNets(fitted.controls(), progress);
             try (NDManager run = weights.newSubManager()) {
                 return generateIn(run, fitted, progress);
-            } catch (EngineException e) {
-                if (isAllocationFailure(e)) {
+            } catch (RuntimeException e) {
+                // libtorch's failure arrives as an EngineException, possibly wrapped by the code that called it
+                if (!(e instanceof InsufficientMemoryException) && isAllocationFailure(e)) {
                     throw new InsufficientMemoryException("ran out of memory during the generation ("
                             + firstLine(e.getMessage()) + "); the run's memory was released and the loaded models stay "
                             + "usable: choose a smaller size or fewer images, or tile the VAE decode", e);
