@@ -229,7 +229,7 @@ final class GenerateCommand implements Callable<Integer> {
                 err.println("ssr: job " + (index + 1) + " of " + all.size() + " is done (" + j.output() + "), skipped");
                 continue;
             }
-            prepared.add(prepare(j, index, described, key));
+            prepared.add(prepareNamingJobFile(j, index, all.size(), described, key));
         }
         return prepared;
     }
@@ -382,6 +382,24 @@ final class GenerateCommand implements Callable<Integer> {
         };
     }
 
+    /**
+     * As {@link #prepare}; a value of a job file that the request refuses (a negative weight, an unknown scheduler, …)
+     * is reported with the job file and the job's position, as the job file's own syntax errors are.
+     */
+    private Prepared prepareNamingJobFile(JobSpec j, int index, int count, JsonObject described, String key) {
+        try {
+            return prepare(j, index, described, key);
+        } catch (WeightFileException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            if (job == null || String.valueOf(e.getMessage()).startsWith(job.toString())) {
+                throw e;
+            }
+            String where = count > 1 ? " (jobs[" + index + "])" : "";
+            throw new IllegalArgumentException(job + where + ": " + e.getMessage(), e);
+        }
+    }
+
     private Prepared prepare(JobSpec j, int index, JsonObject described, String key) {
         if (j.output() == null) {
             throw new IllegalArgumentException("no output file given (--output or \"output\")");
@@ -438,6 +456,9 @@ final class GenerateCommand implements Callable<Integer> {
             TensorInfo info = f.info("latents");
             if (info.dtype() != io.github.ssrencoder.io.DType.F32) {
                 throw WeightFileException.of(file, "'latents' must be float32, got " + info.dtype());
+            }
+            if (info.shape().length != 4 || info.shape()[0] != 1) {
+                throw WeightFileException.of(file, "'latents' must have shape [1, C, H/8, W/8], got " + info.shapeString());
             }
             float[] values = new float[(int) info.numel()];
             ByteBuffer.wrap(f.readBytes("latents")).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);

@@ -53,6 +53,9 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
             }
             JobSpec shared = parse(file, base, root, defaults, false);
             JsonArray jobs = root.getAsJsonArray("jobs");
+            if (jobs.isEmpty()) {
+                throw bad(file, "'jobs' is empty: the file describes nothing to generate");
+            }
             for (int i = 0; i < jobs.size(); i++) {
                 if (!jobs.get(i).isJsonObject()) {
                     throw bad(file, "jobs[" + i + "] must be an object");
@@ -162,15 +165,17 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                     throw bad(file, "subjects[" + i + "] needs an 'image'");
                 }
                 String mask = JsonFiles.getString(file, s, "mask", null);
-                subjects.add(new Subject(base.resolve(image), JsonFiles.getString(file, s, "query", ""),
-                        mask == null ? null : base.resolve(mask), JsonFiles.getDouble(file, s, "weight", 1.0)));
+                subjects.add(new Subject(resolve(file, base, image, "subjects[" + i + "].image"),
+                        JsonFiles.getString(file, s, "query", ""),
+                        mask == null ? null : resolve(file, base, mask, "subjects[" + i + "].mask"),
+                        JsonFiles.getDouble(file, s, "weight", 1.0)));
             }
         }
         String prompt = JsonFiles.getString(file, o, "prompt", d.prompt());
         if (complete && prompt == null) {
             throw bad(file, "a job needs a 'prompt'");
         }
-        Long seed = o.has("seed") && !o.get("seed").isJsonNull() ? Long.valueOf(o.get("seed").getAsLong()) : d.seed();
+        Long seed = JsonFiles.getLong(file, o, "seed", d.seed());
         return new JobSpec(subjects, prompt,
                 JsonFiles.getString(file, o, "negative_prompt", d.negativePrompt()),
                 JsonFiles.getDouble(file, o, "scale", d.scale()),
@@ -243,7 +248,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                     if (f == null) {
                         throw bad(file, "loras[" + i + "] needs a 'file'");
                     }
-                    out.add(new Lora(base.resolve(f), JsonFiles.getDouble(file, l, "weight", 1.0)));
+                    out.add(new Lora(resolve(file, base, f, "loras[" + i + "].file"), JsonFiles.getDouble(file, l, "weight", 1.0)));
                 } else {
                     throw bad(file, "loras[" + i + "] must be a \"FILE:WEIGHT\" string or a {\"file\": …, \"weight\": …} object");
                 }
@@ -256,6 +261,15 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
 
     private static Path path(Path file, Path base, JsonObject o, String key, Path fallback) {
         String s = JsonFiles.getString(file, o, key, null);
-        return s == null ? fallback : base.resolve(s);
+        return s == null ? fallback : resolve(file, base, s, "'" + key + "'");
+    }
+
+    /** {@code value} relative to the job file's folder; a string no file system accepts is refused naming {@code where}. */
+    private static Path resolve(Path file, Path base, String value, String where) {
+        try {
+            return base.resolve(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw bad(file, where + " is not a valid path: " + e.getMessage());
+        }
     }
 }

@@ -9,12 +9,14 @@ import java.util.Iterator;
 import java.util.Map;
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
 import javax.imageio.ImageTypeSpecifier;
 import javax.imageio.ImageWriteParam;
 import javax.imageio.ImageWriter;
 import javax.imageio.metadata.IIOInvalidTreeException;
 import javax.imageio.metadata.IIOMetadata;
 import javax.imageio.metadata.IIOMetadataNode;
+import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.ImageOutputStream;
 import net.imglib2.Cursor;
 import net.imglib2.RandomAccessibleInterval;
@@ -32,6 +34,9 @@ import net.imglib2.view.Views;
  * half-written file under the final name.
  */
 public final class ImageFiles {
+
+    /** The most pixels an input image may have (8192²: its decoded raster and copies stay well under 1 GB). */
+    public static final long MAX_PIXELS = 8192L * 8192L;
 
     private ImageFiles() {
     }
@@ -82,14 +87,43 @@ public final class ImageFiles {
         if (!Files.isRegularFile(file)) {
             throw WeightFileException.of(file, "image file not found");
         }
-        try {
-            BufferedImage img = ImageIO.read(file.toFile());
-            if (img == null) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
                 throw WeightFileException.of(file, "not a readable image (PNG, JPEG, BMP, GIF or TIFF expected)");
             }
-            return img;
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                checkSize(file, reader.getWidth(0), reader.getHeight(0));
+                return reader.read(0, reader.getDefaultReadParam());
+            } finally {
+                reader.dispose();
+            }
         } catch (IOException e) {
-            throw WeightFileException.of(file, "cannot read image: " + e.getMessage(), e);
+            String reason = e.getMessage() != null ? e.getMessage()
+                    : e.getCause() != null ? String.valueOf(e.getCause()) : "damaged image data";
+            throw WeightFileException.of(file, "cannot read image: " + reason, e);
+        } catch (WeightFileException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            // the decoders' unchecked failures on damaged data (bad tables, impossible sample layouts, …)
+            throw WeightFileException.of(file, "cannot read image (damaged or unsupported): " + e, e);
+        }
+    }
+
+    /**
+     * Refuses, before anything is decoded, an image whose header declares no pixels or more than {@link #MAX_PIXELS}:
+     * decoding would allocate its full raster (and a damaged header can claim billions of pixels).
+     */
+    static void checkSize(Path file, long width, long height) {
+        if (width <= 0 || height <= 0) {
+            throw WeightFileException.of(file, "image header declares " + width + " × " + height + " pixels");
+        }
+        long pixels = width * height;
+        if (pixels > MAX_PIXELS) {
+            throw WeightFileException.of(file, "image is " + width + " × " + height + " = " + pixels + " pixels, more than the "
+                    + MAX_PIXELS + " (8192 × 8192) an input image may have; scale it down first");
         }
     }
 

@@ -49,6 +49,22 @@ public final class JsonFiles {
         }
     }
 
+    /** A whole number in the range of a {@code long}, or {@code fallback} when absent or null. */
+    public static Long getLong(Path file, JsonObject o, String key, Long fallback) {
+        JsonElement e = o.get(key);
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        try {
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+                throw new NumberFormatException();
+            }
+            return e.getAsBigDecimal().longValueExact();
+        } catch (RuntimeException ex) {
+            throw WeightFileException.of(file, "'" + key + "' must be a whole number, got " + e);
+        }
+    }
+
     /** A required integer value. */
     public static int requireInt(Path file, JsonObject o, String key) {
         JsonElement e = o.get(key);

@@ -44,6 +44,9 @@ public record ModelIndex(Path file, String className, Map<String, String> compon
             }
             JsonArray pair = e.getValue().getAsJsonArray();
             if (pair.size() == 2 && !pair.get(1).isJsonNull()) {
+                if (!pair.get(1).isJsonPrimitive()) {
+                    throw WeightFileException.of(file, "component '" + e.getKey() + "' must be [library, class name], got " + pair);
+                }
                 comps.put(e.getKey(), pair.get(1).getAsString());
             }
         }

@@ -136,7 +136,11 @@ public final class SafetensorsFile implements TensorSource {
         if (!o.has("dtype") || !o.has("shape") || !o.has("data_offsets")) {
             throw WeightFileException.of(file, "header entry '" + key + "' needs dtype, shape and data_offsets");
         }
-        String dtypeName = o.get("dtype").getAsString();
+        JsonElement dtypeValue = o.get("dtype");
+        if (!dtypeValue.isJsonPrimitive() || !dtypeValue.getAsJsonPrimitive().isString()) {
+            throw WeightFileException.of(file, "tensor '" + key + "' dtype must be a string such as \"F32\", got " + dtypeValue);
+        }
+        String dtypeName = dtypeValue.getAsString();
         DType dtype = DType.fromSafetensors(dtypeName);
         if (dtype == null) {
             throw WeightFileException.of(file, "tensor '" + key + "' has unknown dtype '" + dtypeName
@@ -160,7 +164,8 @@ public final class SafetensorsFile implements TensorSource {
             }
             begin = off.get(0).getAsLong();
             end = off.get(1).getAsLong();
-        } catch (ClassCastException | IllegalStateException | NumberFormatException e) {
+        } catch (ClassCastException | IllegalStateException | UnsupportedOperationException | NumberFormatException e) {
+            // a list, object or null where a number belongs
             throw WeightFileException.of(file, "tensor '" + key + "' has a malformed shape or data_offsets: " + o, e);
         }
         if (begin < 0 || end < begin) {

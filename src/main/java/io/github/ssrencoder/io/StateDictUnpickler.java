@@ -1,8 +1,10 @@
 package io.github.ssrencoder.io;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,12 +32,21 @@ final class StateDictUnpickler extends Unpickler {
             "torch._utils._rebuild_tensor_v2",
             "torch._utils._rebuild_parameter");
 
+    /** The largest {@code data.pkl} read (a state dict's description is kilobytes to a few megabytes). */
+    static final int MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+    /** The largest tensor read into one Java array. */
+    static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE - 16;
+
     private final Path file;
 
     /** Where a tensor's data lives in the zip and how to gather it. */
     record TensorRef(TensorInfo info, String storageKey, long storageOffset, long[] stride) {
 
-        /** Bytes of the storage needed to read every element (the storage may be larger). */
+        /**
+         * Bytes of the storage needed to read every element (the storage may be larger); {@link ArithmeticException}
+         * when that exceeds a {@code long}.
+         */
         long lastByteNeeded() {
             long n = info.numel();
             if (n == 0) {
@@ -44,9 +55,9 @@ final class StateDictUnpickler extends Unpickler {
             long last = storageOffset;
             long[] shape = info.shape();
             for (int i = 0; i < shape.length; i++) {
-                last += (shape[i] - 1) * stride[i];
+                last = Math.addExact(last, Math.multiplyExact(shape[i] - 1, stride[i]));
             }
-            return (last + 1) * info.dtype().bytes();
+            return Math.multiplyExact(Math.addExact(last, 1), info.dtype().bytes());
         }
 
         boolean contiguous() {
@@ -122,11 +133,19 @@ final class StateDictUnpickler extends Unpickler {
     }
 
     Map<String, TensorRef> readStateDict(InputStream in) throws IOException {
+        byte[] pickle = in.readNBytes(MAX_PICKLE_BYTES + 1);
+        if (pickle.length > MAX_PICKLE_BYTES) {
+            throw WeightFileException.of(file, "data.pkl is larger than " + MAX_PICKLE_BYTES / (1024 * 1024)
+                    + " MiB: not the description of a state dict");
+        }
         Object root;
         try {
-            root = load(in);
-        } catch (ClassCastException | IllegalStateException | IndexOutOfBoundsException e) {
-            throw new PickleException("malformed pickle: " + e.getMessage());
+            root = load(new ByteArrayInputStream(pickle));
+        } catch (PickleException | WeightFileException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            // the library's unchecked failures on a damaged opcode stream (a bad number, a wrong type on the stack, …)
+            throw new PickleException("malformed pickle: " + e);
         } finally {
             close();
         }
@@ -160,14 +179,35 @@ final class StateDictUnpickler extends Unpickler {
             if (t.shape().length != t.stride().length) {
                 throw WeightFileException.of(file, "tensor '" + key + "' has " + t.shape().length + " sizes but " + t.stride().length + " strides");
             }
-            TensorInfo info = new TensorInfo(key, t.storage().dtype(), t.shape());
-            TensorRef ref = new TensorRef(info, t.storage().key(), t.offset(), t.stride());
-            if (info.numel() > 0 && ref.lastByteNeeded() > t.storage().numel() * t.storage().dtype().bytes()) {
-                throw WeightFileException.of(file, "tensor '" + key + "' reaches past the end of its storage " + t.storage().key());
-            }
-            out.put(key, ref);
+            out.put(key, checkedRef(key, t));
         }
         return out;
+    }
+
+    /** The tensor's reference after checking that its sizes, strides and offset stay inside its storage. */
+    private TensorRef checkedRef(String key, PendingTensor t) {
+        if (Arrays.stream(t.shape()).anyMatch(d -> d < 0) || Arrays.stream(t.stride()).anyMatch(d -> d < 0)
+                || t.offset() < 0 || t.storage().numel() < 0) {
+            throw WeightFileException.of(file, "tensor '" + key + "' has a negative size, stride, offset or storage size "
+                    + "(size " + Arrays.toString(t.shape()) + ", stride " + Arrays.toString(t.stride()) + ", offset "
+                    + t.offset() + ", storage " + t.storage().numel() + ")");
+        }
+        TensorInfo info = new TensorInfo(key, t.storage().dtype(), t.shape());
+        TensorRef ref = new TensorRef(info, t.storage().key(), t.offset(), t.stride());
+        long elementBytes = t.storage().dtype().bytes();
+        try {
+            if (Math.multiplyExact(info.numel(), elementBytes) > MAX_TENSOR_BYTES) {
+                throw WeightFileException.of(file, "tensor '" + key + "' of size " + info.shapeString()
+                        + " is larger than 2 GiB; convert the checkpoint to safetensors");
+            }
+            if (info.numel() > 0 && ref.lastByteNeeded() > Math.multiplyExact(t.storage().numel(), elementBytes)) {
+                throw WeightFileException.of(file, "tensor '" + key + "' reaches past the end of its storage " + t.storage().key());
+            }
+        } catch (ArithmeticException e) {
+            throw WeightFileException.of(file, "tensor '" + key + "' of size " + info.shapeString() + " and stride "
+                    + Arrays.toString(t.stride()) + " is too large");
+        }
+        return ref;
     }
 
     private static String describe(Object o) {
@@ -176,6 +216,14 @@ final class StateDictUnpickler extends Unpickler {
 
     @Override
     protected Object dispatch(short key) throws PickleException, IOException {
+        int lengthBytes = switch (key) {
+            case Opcodes.BINSTRING, Opcodes.BINUNICODE, Opcodes.BINBYTES, Opcodes.LONG4 -> 4;
+            case Opcodes.BINUNICODE8, Opcodes.BINBYTES8, Opcodes.BYTEARRAY8 -> 8;
+            default -> 0;
+        };
+        if (lengthBytes > 0) {
+            checkLength(key, lengthBytes);
+        }
         switch (key) {
             case Opcodes.GLOBAL -> {
                 String module = PickleUtils.readline(input);
@@ -280,6 +328,25 @@ final class StateDictUnpickler extends Unpickler {
             default -> {
                 return super.dispatch(key);
             }
+        }
+    }
+
+    /**
+     * Refuses an opcode whose length field claims more bytes than the pickle has left: the library would allocate
+     * that many bytes first (up to 2 GiB from one damaged length).
+     */
+    private void checkLength(short key, int lengthBytes) throws IOException {
+        input.mark(lengthBytes);
+        byte[] field = input.readNBytes(lengthBytes);
+        input.reset();
+        long length = 0;
+        for (int i = field.length - 1; i >= 0; i--) {
+            length = length << 8 | (field[i] & 0xFF);
+        }
+        long left = input.available() - (long) lengthBytes;
+        if (field.length < lengthBytes || length < 0 || length > left) {
+            throw new PickleException("opcode 0x" + Integer.toHexString(key) + " claims " + Long.toUnsignedString(length)
+                    + " bytes, but the pickle has " + Math.max(0, left) + " left");
         }
     }
 

@@ -106,19 +106,30 @@ public final class ClipTokenizer {
         JsonObject vocabJson = JsonFiles.readObject(vocabFile);
         Map<String, Integer> vocab = new HashMap<>(vocabJson.size() * 2);
         for (Map.Entry<String, JsonElement> e : vocabJson.entrySet()) {
+            int id;
             try {
-                vocab.put(e.getKey(), e.getValue().getAsInt());
+                id = e.getValue().getAsJsonPrimitive().getAsBigDecimal().intValueExact();
             } catch (RuntimeException ex) {
                 throw WeightFileException.of(vocabFile, "token '" + e.getKey() + "' must map to an integer id, got " + e.getValue());
             }
+            if (id < 0 || id >= vocabJson.size()) {
+                // ids number the entries: a larger one would also size the id-to-token table
+                throw WeightFileException.of(vocabFile, "token '" + e.getKey() + "' has id " + id + ", outside 0.."
+                        + (vocabJson.size() - 1) + " (one id per entry)");
+            }
+            vocab.put(e.getKey(), id);
         }
         Map<String, Integer> ranks = readMerges(folder.resolve("merges.txt"));
 
         JsonObject config = new JsonObject();
+        Map<String, Path> source = new HashMap<>(); // which file each special token was taken from
         Path special = folder.resolve("special_tokens_map.json");
         Path tokConfig = folder.resolve("tokenizer_config.json");
         if (Files.isRegularFile(special)) {
-            JsonFiles.readObject(special).entrySet().forEach(e -> config.add(e.getKey(), e.getValue()));
+            JsonFiles.readObject(special).entrySet().forEach(e -> {
+                config.add(e.getKey(), e.getValue());
+                source.put(e.getKey(), special);
+            });
         }
         int maxLength = 77;
         if (Files.isRegularFile(tokConfig)) {
@@ -126,16 +137,17 @@ public final class ClipTokenizer {
             for (String k : List.of("bos_token", "eos_token", "pad_token", "unk_token")) {
                 if (tc.has(k) && !tc.get(k).isJsonNull()) {
                     config.add(k, tc.get(k));
+                    source.put(k, tokConfig);
                 }
             }
             double ml = JsonFiles.getDouble(tokConfig, tc, "model_max_length", 77);
             // transformers writes a huge sentinel when no length is known; CLIP's context is 77 positions.
             maxLength = ml > 0 && ml < 1e6 ? (int) ml : 77;
         }
-        String bos = tokenString(special, config, "bos_token", "<|startoftext|>");
-        String eos = tokenString(special, config, "eos_token", "<|endoftext|>");
-        String unk = tokenString(special, config, "unk_token", "<|endoftext|>");
-        String pad = tokenString(special, config, "pad_token", "<|endoftext|>");
+        String bos = tokenString(source.getOrDefault("bos_token", special), config, "bos_token", "<|startoftext|>");
+        String eos = tokenString(source.getOrDefault("eos_token", special), config, "eos_token", "<|endoftext|>");
+        String unk = tokenString(source.getOrDefault("unk_token", special), config, "unk_token", "<|endoftext|>");
+        String pad = tokenString(source.getOrDefault("pad_token", special), config, "pad_token", "<|endoftext|>");
         if (maxLength < 2) {
             throw WeightFileException.of(tokConfig, "model_max_length must be at least 2, got " + maxLength);
         }
@@ -150,7 +162,7 @@ public final class ClipTokenizer {
         if (e.isJsonPrimitive()) {
             return e.getAsString();
         }
-        if (e.isJsonObject() && e.getAsJsonObject().has("content")) {
+        if (e.isJsonObject() && e.getAsJsonObject().has("content") && e.getAsJsonObject().get("content").isJsonPrimitive()) {
             return e.getAsJsonObject().get("content").getAsString();
         }
         throw WeightFileException.of(file, "'" + key + "' must be a string or an AddedToken object, got " + e);
@@ -178,6 +190,11 @@ public final class ClipTokenizer {
             ranks.put(pair[0] + " " + pair[1], i - 1);
         }
         return ranks;
+    }
+
+    /** The number of token ids (the largest id plus one). */
+    public int vocabularySize() {
+        return idToToken.length;
     }
 
     /** Sequence length of {@link TokenizedText#inputIds()} (the text encoder's number of positions). */

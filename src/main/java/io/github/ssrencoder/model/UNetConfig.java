@@ -108,7 +108,14 @@ public record UNetConfig(Integer sampleSize, int inChannels, int outChannels, bo
             heads = ConfigValues.intsPerBlock(file, o, "attention_head_dim", n, 8);
         }
         int groups = JsonFiles.getInt(file, o, "norm_num_groups", 32);
+        if (groups < 1) {
+            throw WeightFileException.of(file, "'norm_num_groups' must be at least 1, got " + groups);
+        }
         for (int i = 0; i < n; i++) {
+            if (channels.get(i) < 1 || heads.get(i) < 1) {
+                throw WeightFileException.of(file, "block " + i + ": channels (" + channels.get(i) + ") and attention heads ("
+                        + heads.get(i) + ") must be at least 1");
+            }
             if (channels.get(i) % heads.get(i) != 0) {
                 throw WeightFileException.of(file, "block " + i + ": " + channels.get(i) + " channels are not divisible by "
                         + heads.get(i) + " attention heads");

@@ -55,6 +55,9 @@ public record VaeConfig(int inChannels, int outChannels, List<Integer> blockOutC
             }
         }
         int groups = JsonFiles.getInt(file, o, "norm_num_groups", 32);
+        if (groups < 1) {
+            throw WeightFileException.of(file, "'norm_num_groups' must be at least 1, got " + groups);
+        }
         for (int c : channels) {
             if (c % groups != 0) {
                 throw WeightFileException.of(file, c + " channels are not divisible into " + groups + " groups ('norm_num_groups')");

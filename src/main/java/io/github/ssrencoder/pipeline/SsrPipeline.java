@@ -40,8 +40,10 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 
 /**
  * SSR-Encoder on Stable Diffusion 1.5: encodes subjects (reference image + text or mask query) into subject
@@ -60,7 +62,12 @@ public final class SsrPipeline implements SubjectGenerator {
     private final SsrLayers ssrLayers;
     private final AutoencoderKL vae;
     private final SchedulerConfig schedulerConfig;
+    /** The file {@link #schedulerConfig} was read from (named when a scheduler refuses it). */
+    private final Path schedulerFile;
     private final ClipTextEncoder textEncoder;
+    private final ClipVisionEncoder vision;
+    /** The memory a run may use (replaced in tests). */
+    private Function<Device, OptionalLong> memoryProbe = AvailableMemory::on;
     private final LoraFusion unetLoras;
     private final LoraFusion textLoras;
     private final Object lock = new Object();
@@ -75,7 +82,7 @@ public final class SsrPipeline implements SubjectGenerator {
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
                         UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                        ClipTextEncoder textEncoder) {
+                        Path schedulerFile, ClipTextEncoder textEncoder, ClipVisionEncoder vision) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -85,7 +92,9 @@ public final class SsrPipeline implements SubjectGenerator {
         this.ssrLayers = ssrLayers;
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
+        this.schedulerFile = schedulerFile;
         this.textEncoder = textEncoder;
+        this.vision = vision;
         this.unetLoras = new LoraFusion(unet, weights);
         this.textLoras = new LoraFusion(textEncoder, weights);
     }
@@ -134,6 +143,16 @@ public final class SsrPipeline implements SubjectGenerator {
             progress.stage("Loading tokenizer and text encoder");
             ClipTokenizer tokenizer = ClipTokenizer.load(folder.tokenizer());
             ClipTextEncoder textEncoder = sd != null ? sd.textEncoder() : ClipTextEncoder.load(folder.textEncoder(), weights);
+            if (tokenizer.maxLength() > textEncoder.maxLength()) {
+                throw WeightFileException.of(folder.tokenizer().resolve("tokenizer_config.json"), "model_max_length "
+                        + tokenizer.maxLength() + " is more than the text encoder's " + textEncoder.maxLength()
+                        + " positions (max_position_embeddings)");
+            }
+            if (tokenizer.vocabularySize() > textEncoder.config().vocabSize()) {
+                throw WeightFileException.of(folder.tokenizer().resolve("vocab.json"), "the vocabulary has "
+                        + tokenizer.vocabularySize() + " token ids, but the text encoder embeds only "
+                        + textEncoder.config().vocabSize() + " (vocab_size)");
+            }
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
             ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
@@ -146,7 +165,8 @@ public final class SsrPipeline implements SubjectGenerator {
             progress.stage("Loading VAE");
             AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
             SchedulerConfig sched = schedulerConfig(folder);
-            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched, textEncoder);
+            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched,
+                    folder.schedulerConfig(), textEncoder, vision);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
@@ -198,15 +218,90 @@ public final class SsrPipeline implements SubjectGenerator {
         return device;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * @throws InsufficientMemoryException when the run's estimated working memory exceeds what is available (and tiling
+     *                                     the decoder does not bring it within), or when libtorch fails to allocate
+     *                                     memory during the run; the loaded models remain usable
+     */
     @Override
     public GenerationResult generate(GenerationRequest request, ProgressListener progress) {
         synchronized (lock) {
             ensureOpen();
-            fuseLoras(request.loras(), progress);
-            loadControlNets(request.controls(), progress);
+            GenerationRequest fitted = fitToMemory(request, progress);
+            fuseLoras(fitted.loras(), progress);
+            loadControlNets(fitted.controls(), progress);
             try (NDManager run = weights.newSubManager()) {
-                return generateIn(run, request, progress);
+                return generateIn(run, fitted, progress);
+            } catch (RuntimeException e) {
+                // libtorch's failure arrives as an EngineException, possibly wrapped by the code that called it
+                if (!(e instanceof InsufficientMemoryException) && isAllocationFailure(e)) {
+                    throw new InsufficientMemoryException("ran out of memory during the generation ("
+                            + firstLine(e.getMessage()) + "); the run's memory was released and the loaded models stay "
+                            + "usable: choose a smaller size or fewer images, or tile the VAE decode", e);
+                }
+                throw e;
             }
+        }
+    }
+
+    /**
+     * {@code request}, or the same with the VAE decode tiled when only that fits (automatic tiling); refuses a request
+     * whose estimated working memory exceeds what is available.
+     */
+    private GenerationRequest fitToMemory(GenerationRequest request, ProgressListener progress) {
+        OptionalLong available = memoryProbe.apply(device);
+        if (available.isEmpty()) {
+            return request;
+        }
+        long free = available.getAsLong();
+        boolean tiled = request.vaeTiling().tiles(request.width(), request.height());
+        MemoryEstimate estimate = estimate(request);
+        if (estimate.peakBytes() <= free) {
+            return request;
+        }
+        if (!tiled && request.vaeTiling() == VaeTiling.AUTO && estimate.tiledPeakBytes() <= free) {
+            progress.warning("decoding the image in tiles: in one piece it needs about "
+                    + MemoryEstimate.format(estimate.peakBytes()) + ", " + MemoryEstimate.format(free) + " is available");
+            return request.withVaeTiling(VaeTiling.ON);
+        }
+        long needed = request.vaeTiling() == VaeTiling.OFF ? estimate.peakBytes() : estimate.tiledPeakBytes();
+        throw new InsufficientMemoryException("a " + request.width() + "×" + request.height() + " generation"
+                + (request.numImages() > 1 ? " (images are made one after the other)" : "") + " needs about "
+                + MemoryEstimate.format(needed) + " of working memory besides the loaded models, but only "
+                + MemoryEstimate.format(free) + " is available" + (device.isGpu() ? " on the GPU" : "")
+                + "; choose a smaller size" + (request.vaeTiling() == VaeTiling.OFF ? " or let the VAE decode in tiles" : "")
+                + " or free memory");
+    }
+
+    /** Whether {@code e} is libtorch failing to allocate (CPU or CUDA). */
+    static boolean isAllocationFailure(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
+            if (m.contains("not enough memory") || m.contains("out of memory") || m.contains("failed to allocate")
+                    || m.contains("bad_alloc") || m.contains("can't allocate memory")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String firstLine(String s) {
+        String line = s == null ? "" : s.strip().lines().findFirst().orElse("");
+        return line.length() > 200 ? line.substring(0, 200) + "…" : line;
+    }
+
+    /** The working-memory estimate of {@code request} on these networks, with its own tiling choice. */
+    MemoryEstimate estimate(GenerationRequest request) {
+        return MemoryEstimate.of(request, unet, vae, vision, unet.computeType().getNumOfBytes(),
+                request.vaeTiling().tiles(request.width(), request.height()));
+    }
+
+    /** Replaces how the available memory is measured (tests). */
+    void setMemoryProbe(Function<Device, OptionalLong> probe) {
+        synchronized (lock) {
+            this.memoryProbe = probe;
         }
     }
 
@@ -351,7 +446,7 @@ public final class SsrPipeline implements SubjectGenerator {
 
     private GenerationResult generateIn(NDManager run, GenerationRequest request, ProgressListener progress) {
         long[] latentShape = latentShape(request);
-        Scheduler scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+        Scheduler scheduler = createScheduler(request.scheduler());
         // a step count the scheduler refuses (lcm: more than its distillation schedule) fails before any model runs
         scheduler.setTimesteps(request.steps());
         KeyValueCache keysAndValues = new KeyValueCache();
@@ -406,7 +501,7 @@ public final class SsrPipeline implements SubjectGenerator {
             for (int k = 0; k < request.numImages(); k++) {
                 if (k > 0) {
                     scheduler.close();
-                    scheduler = Schedulers.create(request.scheduler(), schedulerConfig);
+                    scheduler = createScheduler(request.scheduler());
                 }
                 NDArray noise = allNoise.get(k).expandDims(0);
                 NDArray latents = denoise(run, scheduler, noise, context, controls, request, guided, stepNoise, k, progress);
@@ -429,6 +524,18 @@ public final class SsrPipeline implements SubjectGenerator {
             unet.setKeyValueCache(null);
             keysAndValues.close();
             scheduler.close();
+        }
+    }
+
+    /** The scheduler {@code name} on the models' scheduler config; a config it cannot work with is reported with its file. */
+    private Scheduler createScheduler(String name) {
+        try {
+            return Schedulers.create(name, schedulerConfig);
+        } catch (IllegalArgumentException e) {
+            if (!Schedulers.names().contains(name)) {
+                throw e;
+            }
+            throw WeightFileException.of(schedulerFile, e.getMessage(), e);
         }
     }
 

@@ -9,13 +9,13 @@ import java.nio.file.Path;
  * This process's resident memory from {@code /proc/self/status}; the peak (VmHWM) can be reset to the current
  * RSS by writing 5 to {@code /proc/self/clear_refs} (Linux ≥ 4.0), so each figure gets its own peak.
  */
-final class ProcMemory {
+public final class ProcMemory {
 
     private ProcMemory() {
     }
 
     /** Resets the peak; false where the kernel does not allow it (the peak then counts from process start). */
-    static boolean resetPeak() {
+    public static boolean resetPeak() {
         try {
             Files.writeString(Path.of("/proc/self/clear_refs"), "5");
             return true;
@@ -29,7 +29,7 @@ final class ProcMemory {
      * collection unmaps weight files whose readers are gone (their mapped pages count as resident until then),
      * and glibc's {@code malloc_trim} hands freed native heap back to the system (a no-op without glibc).
      */
-    static void releaseFreedMemory() {
+    public static void releaseFreedMemory() {
         System.gc();
         try {
             NativeLibrary.getInstance("c").getFunction("malloc_trim").invokeInt(new Object[] {0});
@@ -39,17 +39,17 @@ final class ProcMemory {
     }
 
     /** Peak resident memory since the last reset, MiB. */
-    static double peakMiB() {
+    public static double peakMiB() {
         return fieldMiB("VmHWM");
     }
 
     /** Resident pages mapped from files (such as memory-mapped weight files), MiB. */
-    static double fileBackedMiB() {
+    public static double fileBackedMiB() {
         return fieldMiB("RssFile");
     }
 
     /** Current resident memory, MiB. */
-    static double rssMiB() {
+    public static double rssMiB() {
         return fieldMiB("VmRSS");
     }
 

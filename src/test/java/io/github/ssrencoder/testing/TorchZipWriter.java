@@ -182,10 +182,16 @@ public final class TorchZipWriter {
             return this;
         }
 
-        /** BININT (signed 32-bit). */
+        /** BININT (signed 32-bit), or LONG1 (8 bytes, two's complement) for a value outside 32 bits. */
         public Pickle integer(long v) {
+            if (v != (int) v) {
+                out.write(0x8a);
+                out.write(8);
+                out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v).array());
+                return this;
+            }
             out.write('J');
-            out.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(Math.toIntExact(v)).array());
+            out.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) v).array());
             return this;
         }
 
