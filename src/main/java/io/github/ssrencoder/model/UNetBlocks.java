@@ -19,6 +19,15 @@ final class UNetBlocks {
     }
 
     /**
+     * What follows each layer (resnet and transformer) of a block in a motion UNet: the layer's motion module,
+     * applied to the [B·F, C, h, w] states. {@code null} everywhere in a plain UNet.
+     */
+    @FunctionalInterface
+    interface Temporal {
+        NDArray apply(int layer, NDArray h);
+    }
+
+    /**
      * {@code CrossAttnDownBlock2D} (with attentions) or {@code DownBlock2D} (without): resnets, each followed by
      * its transformer, then an optional stride-2 down-sampler. Every intermediate state is a skip connection.
      */
@@ -52,13 +61,19 @@ final class UNetBlocks {
 
         /** Runs the block; appends every skip state to {@code skips}; returns the output. */
         NDArray forward(NDArray x, NDArray temb, NDArray context, List<NDArray> skips) {
+            return forward(x, temb, context, skips, null);
+        }
+
+        /** As {@link #forward(NDArray, NDArray, NDArray, List)}, with {@code motion} after each layer (or null). */
+        NDArray forward(NDArray x, NDArray temb, NDArray context, List<NDArray> skips, Temporal motion) {
             NDArray h = x;
             for (int i = 0; i < resnets.size(); i++) {
                 NDArray in = h;
                 int layer = i;
                 h = Scoped.compute(() -> {
                     NDArray r = resnets.get(layer).forward(in, temb);
-                    return attentions == null ? r : attentions.get(layer).forward(r, context);
+                    r = attentions == null ? r : attentions.get(layer).forward(r, context);
+                    return motion == null ? r : motion.apply(layer, r);
                 });
                 skips.add(h);
             }
@@ -91,10 +106,16 @@ final class UNetBlocks {
         }
 
         NDArray forward(NDArray x, NDArray temb, NDArray context) {
+            return forward(x, temb, context, null);
+        }
+
+        /** As {@link #forward(NDArray, NDArray, NDArray)}, with {@code motion} after each transformer (or null). */
+        NDArray forward(NDArray x, NDArray temb, NDArray context, Temporal motion) {
             return Scoped.compute(() -> {
                 NDArray h = resnets.get(0).forward(x, temb);
                 for (int i = 0; i < attentions.size(); i++) {
-                    h = resnets.get(i + 1).forward(attentions.get(i).forward(h, context), temb);
+                    NDArray a = attentions.get(i).forward(h, context);
+                    h = resnets.get(i + 1).forward(motion == null ? a : motion.apply(i, a), temb);
                 }
                 return h;
             });
@@ -148,6 +169,11 @@ final class UNetBlocks {
 
         /** Consumes skip states from the end of {@code skips}; {@code upsampleSize} is null for 2×. */
         NDArray forward(NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize) {
+            return forward(x, temb, context, skips, upsampleSize, null);
+        }
+
+        /** As {@link #forward(NDArray, NDArray, NDArray, Deque, long[])}, with {@code motion} after each layer (or null). */
+        NDArray forward(NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize, Temporal motion) {
             List<NDArray> mine = new ArrayList<>();
             for (int i = 0; i < resnets.size(); i++) {
                 mine.add(skips.removeLast());
@@ -159,6 +185,9 @@ final class UNetBlocks {
                     h = resnets.get(i).forward(cat, temb);
                     if (attentions != null) {
                         h = attentions.get(i).forward(h, context);
+                    }
+                    if (motion != null) {
+                        h = motion.apply(i, h);
                     }
                 }
                 return upsampler == null ? h : upsampler.forward(h, upsampleSize);
