@@ -33,6 +33,7 @@ public final class MotionAdapter extends Module implements AutoCloseable {
     private final UNetConfig unetConfig;
     private final List<Integer> spatialHeads;
     private NDManager ownWeights;
+    private Path folder;
 
     /** {@code UNetMotionModel}'s default {@code num_attention_heads}. */
     static final int MOTION_UNET_DEFAULT_HEADS = 8;
@@ -96,6 +97,7 @@ public final class MotionAdapter extends Module implements AutoCloseable {
             throw e;
         }
         adapter.ownWeights = own;
+        adapter.folder = folder.toAbsolutePath().normalize();
         return adapter;
     }
 
@@ -173,6 +175,11 @@ public final class MotionAdapter extends Module implements AutoCloseable {
     /** The spatial attention heads of the motion UNet per down block ({@link #spatialHeads}). */
     public List<Integer> spatialHeads() {
         return spatialHeads;
+    }
+
+    /** The folder {@link #load} read, absolute and normalised (null for an adapter built otherwise). */
+    public Path folder() {
+        return folder;
     }
 
     public MotionAdapterConfig config() {

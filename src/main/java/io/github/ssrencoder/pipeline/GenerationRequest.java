@@ -25,11 +25,13 @@ import java.util.Objects;
  * @param loras          LoRAs fused into the UNet and text encoder for this run, in order (empty for none)
  * @param controls       control images with their ControlNets (empty for none); several nets' residuals are summed
  * @param vaeTiling      whether the final latents are decoded in tiles ({@code null} = {@link VaeTiling#AUTO})
+ * @param animation      a clip with a motion adapter instead of images ({@code null} for images); then one clip
+ *                       ({@code numImages} 1), no control images, and initLatents of shape [1, C, frames, h, w]
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
                                 Latents initLatents, int numImages, List<Lora> loras,
-                                List<Control> controls, VaeTiling vaeTiling) {
+                                List<Control> controls, VaeTiling vaeTiling, Animation animation) {
 
     public static final double DEFAULT_SCALE = 1.0;
     public static final double DEFAULT_GUIDANCE = 7.5;
@@ -55,7 +57,22 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
         if (numImages < 1 || numImages > 64) {
             throw new IllegalArgumentException("number of images must be between 1 and 64, got " + numImages);
         }
-        if (initLatents != null) {
+        if (animation != null) {
+            if (numImages != 1) {
+                throw new IllegalArgumentException("a clip is generated alone: number of images must be 1 with a motion adapter, got "
+                        + numImages);
+            }
+            if (!controls.isEmpty()) {
+                throw new IllegalArgumentException("control images are not supported for clips (motion adapter)");
+            }
+        }
+        if (initLatents != null && animation != null) {
+            long[] s = initLatents.shape();
+            if (s.length != 5 || s[0] != 1 || s[2] != animation.frames()) {
+                throw new IllegalArgumentException("initial latents of a " + animation.frames() + "-frame clip must have shape [1, C, "
+                        + animation.frames() + ", h, w], got " + java.util.Arrays.toString(s));
+            }
+        } else if (initLatents != null) {
             // Channels and latent size depend on the models (UNet input, VAE scale factor): the pipeline checks them.
             long[] s = initLatents.shape();
             if (s.length != 4 || s[0] != 1) {
@@ -65,6 +82,14 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                 throw new IllegalArgumentException("explicit initial latents generate exactly one image");
             }
         }
+    }
+
+    /** An image request (no motion adapter). */
+    public GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale, double guidance,
+                             int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages,
+                             List<Lora> loras, List<Control> controls, VaeTiling vaeTiling) {
+        this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
+                loras, controls, vaeTiling, null);
     }
 
     /** A request without LoRAs. */
@@ -93,19 +118,31 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
     /** This request with {@code loras} instead of its own. */
     public GenerationRequest withLoras(List<Lora> loras) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling);
+                initLatents, numImages, loras, controls, vaeTiling, animation);
     }
 
     /** This request with {@code controls} instead of its own. */
     public GenerationRequest withControls(List<Control> controls) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling);
+                initLatents, numImages, loras, controls, vaeTiling, animation);
     }
 
     /** This request with {@code vaeTiling} instead of its own. */
     public GenerationRequest withVaeTiling(VaeTiling vaeTiling) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling);
+                initLatents, numImages, loras, controls, vaeTiling, animation);
+    }
+
+    /** This request as a clip with {@code animation} (or an image request again with {@code null}). */
+    public GenerationRequest withAnimation(Animation animation) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls, vaeTiling, animation);
+    }
+
+    /** This request with explicit initial latents ({@code null} to draw them from the seed). */
+    public GenerationRequest withInitLatents(Latents initLatents) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls, vaeTiling, animation);
     }
 
     private static void requireRange(String what, double v, double lo, double hi) {
