@@ -1,5 +1,6 @@
 package io.github.ssrencoder.cli;
 
+import io.github.ssrencoder.io.ClipFiles;
 import io.github.ssrencoder.io.ImageFiles;
 import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.io.SafetensorsFile;
@@ -8,6 +9,7 @@ import io.github.ssrencoder.io.TensorInfo;
 import io.github.ssrencoder.io.WeightFileException;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.pipeline.Animation;
 import io.github.ssrencoder.pipeline.Control;
 import io.github.ssrencoder.pipeline.AttentionMaps;
 import io.github.ssrencoder.pipeline.AttentionRendering;
@@ -85,8 +87,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed of the random generator (as torch.Generator().manual_seed): the initial "
             + "noise, then the noise euler-a and lcm add at each step. With --init-latents it still seeds that step noise.")
     Long seed;
-    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8]: "
-            + "the initial noise, instead of drawing it from --seed.")
+    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8] "
+            + "([1,4,frames,H/8,W/8] for a clip): the initial noise, instead of drawing it from --seed.")
     Path initLatents;
     @Option(names = "--images", defaultValue = "1", description = "Number of images (default ${DEFAULT-VALUE}).")
     int numImages;
@@ -109,6 +111,18 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Decode the image in tiles: auto (above 512², default), on or off. Tiling bounds the decoder's "
                     + "memory and changes the image slightly.")
     String vaeTiling;
+    // Clips (AnimateDiff)
+    @Option(names = "--motion-adapter", paramLabel = "DIR", description = "diffusers MotionAdapter folder (AnimateDiff): "
+            + "generate a clip of --frames frames; --output clip.tif (ImageJ stack), clip.gif or a folder of PNGs.")
+    Path motionAdapter;
+    @Option(names = "--frames", defaultValue = "16", description = "Frames of a clip (default ${DEFAULT-VALUE}; at most the "
+            + "adapter's motion_max_seq_length).")
+    int frames;
+    @Option(names = "--frame-interval", defaultValue = "0.125",
+            description = "Seconds between frames in the clip's metadata and GIF (default ${DEFAULT-VALUE}).")
+    double frameInterval;
+    @Option(names = "--gif", description = "Also write the clip as an animated GIF beside a .tif or PNG-folder output.")
+    boolean gif;
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
     @Option(names = "--shard", description = "I/N: run every N-th job starting at I (0-based), for job arrays.")
@@ -197,7 +211,7 @@ final class GenerateCommand implements Callable<Integer> {
                 height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
                 loras.stream().map(Lora::parse).toList(),
                 controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList(),
-                vaeTiling);
+                vaeTiling, motionAdapter, frames, frameInterval, gif);
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");
@@ -269,8 +283,17 @@ final class GenerateCommand implements Callable<Integer> {
             controlList.add(control(c, images));
         }
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
-                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList)
+                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), j.motionAdapter() == null ? init : null, j.numImages(),
+                j.loras(), controlList)
                 .withVaeTiling(VaeTiling.parse(j.vaeTiling()));
+        if (j.motionAdapter() != null) {
+            if (!java.nio.file.Files.isDirectory(j.motionAdapter())) {
+                throw new IllegalArgumentException(j.motionAdapter() + ": motion adapter folder not found (a diffusers "
+                        + "MotionAdapter folder with config.json and diffusion_pytorch_model.safetensors)");
+            }
+            ClipFiles.Format.of(j.output());
+            request = request.withAnimation(new Animation(j.motionAdapter(), j.frames(), j.frameInterval())).withInitLatents(init);
+        }
         return new Prepared(j, request);
     }
 
@@ -320,16 +343,21 @@ final class GenerateCommand implements Callable<Integer> {
         Map<String, String> text = new java.util.LinkedHashMap<>();
         text.put("Software", "ssr-encoder-fiji");
         text.put("parameters", new com.google.gson.GsonBuilder().disableHtmlEscaping().create().toJson(result.parameters()));
-        for (int k = 0; k < n; k++) {
+        boolean clip = j.motionAdapter() != null;
+        if (clip) {
+            writeClip(j, result, text, out);
+        }
+        for (int k = 0; k < (clip ? 0 : n); k++) {
             Path file = numbered(j.output(), k, n);
             ImageFiles.writePng(result.images().get(k), file, text);
             out.println(file);
         }
         if (j.saveLatents() != null) {
             SafetensorsWriter w = new SafetensorsWriter();
-            for (int k = 0; k < n; k++) {
+            int count = result.latents().size();
+            for (int k = 0; k < count; k++) {
                 Latents l = result.latents().get(k);
-                w.add(n == 1 ? "latents" : "latents." + k, l.shape(), l.data());
+                w.add(count == 1 ? "latents" : "latents." + k, l.shape(), l.data());
             }
             w.write(j.saveLatents());
             out.println(j.saveLatents());
@@ -338,6 +366,34 @@ final class GenerateCommand implements Callable<Integer> {
             saveAttention(j.saveAttention(), subjects, result.attention());
             out.println(j.saveAttention());
         }
+    }
+
+    /** Writes a clip as the output's name asks (TIFF stack, GIF or PNG folder), plus a GIF beside it with {@code gif}. */
+    private static void writeClip(JobSpec j, GenerationResult result, Map<String, String> text, PrintWriter out) {
+        Path output = j.output();
+        ClipFiles.Format format = ClipFiles.Format.of(output);
+        String info = clipInfo(result.parameters());
+        switch (format) {
+            case TIFF -> ClipFiles.writeTiff(result.images(), output, j.frameInterval(), info);
+            case GIF -> ClipFiles.writeGif(result.images(), output, j.frameInterval());
+            case PNG_FOLDER -> ClipFiles.writePngFolder(result.images(), output, text);
+            default -> throw new IllegalStateException(format.toString());
+        }
+        out.println(output);
+        if (j.gif() && format != ClipFiles.Format.GIF) {
+            String name = output.getFileName().toString();
+            int dot = format == ClipFiles.Format.TIFF ? name.lastIndexOf('.') : -1;
+            Path gifFile = output.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + ".gif");
+            ClipFiles.writeGif(result.images(), gifFile, j.frameInterval());
+            out.println(gifFile);
+        }
+    }
+
+    /** The parameters as ImageJ Info lines ({@code key = value}). */
+    static String clipInfo(Map<String, String> parameters) {
+        StringBuilder b = new StringBuilder("Generated by ssr-encoder-fiji (AnimateDiff clip)\n");
+        parameters.forEach((k, v) -> b.append(k).append(" = ").append(v).append('\n'));
+        return b.toString();
     }
 
     private static void saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {
