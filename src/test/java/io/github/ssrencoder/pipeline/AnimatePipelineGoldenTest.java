@@ -139,6 +139,29 @@ class AnimatePipelineGoldenTest {
     }
 
     @Test
+    void cancellingAClipFreesEveryArrayOfTheRun() {
+        GenerationRequest small = new GenerationRequest(List.of(), "a red circle", "", 1, 7.5, 1, "ddim", 32, 32, 5L, null, 1)
+                .withAnimation(new Animation(adapter(), 2));
+        pipeline.generate(small, ProgressListener.NONE);
+        long loaded = pipeline.liveModelArrays();
+        GenerationRequest longer = new GenerationRequest(List.of(), "a red circle", "", 1, 7.5, 3, "ddim", 32, 32, 5L, null, 1)
+                .withAnimation(new Animation(adapter(), 2));
+        java.util.concurrent.atomic.AtomicBoolean cancelled = new java.util.concurrent.atomic.AtomicBoolean();
+        assertThrows(CancelledException.class, () -> pipeline.generate(longer, new ProgressListener() {
+            @Override
+            public void step(int step, int total) {
+                cancelled.set(true);
+            }
+
+            @Override
+            public boolean isCancelled() {
+                return cancelled.get();
+            }
+        }));
+        assertEquals(loaded, pipeline.liveModelArrays(), "arrays left after a cancelled clip");
+    }
+
+    @Test
     void clipRequestsAreValidated() {
         GenerationRequest r = request(6);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
