@@ -139,7 +139,9 @@ public final class MotionAdapter extends Module implements AutoCloseable {
 
     /**
      * The UNet's topology must be one {@code UNetMotionModel} can be built from, and the adapter must have been
-     * trained for it (the same channels, layers per block and GroupNorm groups).
+     * trained for it (the same channels and layers per block). {@code motion_norm_num_groups} is not checked: as in
+     * {@code from_unet2d}, the motion modules normalise with the UNet's {@code norm_num_groups} (the weights do not
+     * depend on it).
      */
     static void checkFits(Path configFile, MotionAdapterConfig a, UNetConfig u) {
         if (!a.blockOutChannels().equals(u.blockOutChannels())) {
@@ -161,10 +163,9 @@ public final class MotionAdapter extends Module implements AutoCloseable {
             throw WeightFileException.of(configFile, "motion_mid_block_layers_per_block " + a.motionMidBlockLayersPerBlock()
                     + " is not supported: the motion UNet's mid block has one motion module");
         }
-        if (a.motionNormNumGroups() != u.normNumGroups()) {
-            throw WeightFileException.of(configFile, "motion_norm_num_groups " + a.motionNormNumGroups()
-                    + " does not fit this UNet's norm_num_groups " + u.normNumGroups()
-                    + " (the motion UNet normalises with the UNet's groups)");
+        if (u.useLinearProjection()) {
+            throw new WeightFileException("motion adapters need a UNet without use_linear_projection: diffusers' "
+                    + "UNetMotionModel builds its mid block with convolution projections");
         }
         if (u.convInKernel() != 3 || u.convOutKernel() != 3) {
             throw new WeightFileException("motion adapters need a UNet with 3×3 conv_in/conv_out (as diffusers' UNetMotionModel), got "
