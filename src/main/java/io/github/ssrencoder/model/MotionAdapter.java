@@ -115,15 +115,16 @@ public final class MotionAdapter extends Module implements AutoCloseable {
      * The heads of the spatial attentions in the motion UNet, per block. {@code from_unet2d} builds
      * {@code UNetMotionModel} from the 2-D config, but diffusers' config loader drops every key the UNet's
      * {@code config.json} did not name ({@code _use_default_values}), so without an explicit
-     * {@code num_attention_heads} the motion UNet takes its own default of 8 heads, whatever
-     * {@code attention_head_dim} says (the same for SD1.5, whose {@code attention_head_dim} is 8). A config built
-     * in code (single-file checkpoints) keeps the UNet's heads.
+     * {@code num_attention_heads} key the motion UNet takes its own default of 8 heads, whatever
+     * {@code attention_head_dim} says (the same for SD1.5, whose {@code attention_head_dim} is 8). A key present
+     * but null is filled from {@code attention_head_dim} as the 2-D UNet does, and a config built in code
+     * (single-file checkpoints) keeps the UNet's heads.
      */
     static List<Integer> spatialHeads(UNetConfig unet, Path unetConfigFile) {
         List<Integer> heads = unet.headsPerBlock();
         if (unetConfigFile != null) {
             com.google.gson.JsonObject o = io.github.ssrencoder.io.JsonFiles.readObject(unetConfigFile);
-            if (!o.has("num_attention_heads") || o.get("num_attention_heads").isJsonNull()) {
+            if (!o.has("num_attention_heads")) {
                 heads = java.util.Collections.nCopies(unet.numBlocks(), MOTION_UNET_DEFAULT_HEADS);
             }
         }

@@ -117,6 +117,10 @@ class MotionUNetGoldenTest {
         UNetConfig explicit = UNetConfig.read(file);
         assertEquals(java.util.List.of(2, 2, 2, 2), MotionAdapter.spatialHeads(explicit, file));
         assertEquals(explicit.headsPerBlock(), MotionAdapter.spatialHeads(explicit, null), "a config built in code keeps its heads");
+        config.add("num_attention_heads", com.google.gson.JsonNull.INSTANCE);
+        Files.writeString(file, config.toString());
+        assertEquals(java.util.List.of(4, 4, 4, 4), MotionAdapter.spatialHeads(UNetConfig.read(file), file),
+                "an explicit null is filled from attention_head_dim, as from_unet2d does");
     }
 
     @Test
