@@ -21,8 +21,9 @@ import java.util.Locale;
 final class BenchAnimate {
 
     /**
-     * diffusers' {@code guoyww/animatediff-motion-adapter-v1-5-2} config (no manifest of it is stored with the
-     * golden data): SD1.5's channels, 2 motion layers per block, a motion mid block, 8 heads, 32 groups, 32 frames.
+     * The {@code guoyww/animatediff-motion-adapter-v1-5-2} config as published for diffusers (SD1.5's channels, 2 motion
+     * layers per block, a motion mid block, 8 heads, 32 groups, 32 frames); no manifest of it is stored with the golden
+     * data, so these values are written out here rather than read from a file.
      */
     static final MotionAdapterConfig V1_5_2 = new MotionAdapterConfig(List.of(320, 640, 1280, 1280), 2, 1, 8, 32, 32, true);
 
