@@ -2,6 +2,7 @@ package io.github.ssrencoder.cli;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import io.github.ssrencoder.io.ClipFiles;
 import io.github.ssrencoder.io.ImageFiles;
 import io.github.ssrencoder.io.ModelsFolder;
 import io.github.ssrencoder.io.SafetensorsFile;
@@ -10,6 +11,7 @@ import io.github.ssrencoder.io.TensorInfo;
 import io.github.ssrencoder.io.WeightFileException;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.pipeline.Animation;
 import io.github.ssrencoder.pipeline.Control;
 import io.github.ssrencoder.pipeline.AttentionMaps;
 import io.github.ssrencoder.pipeline.AttentionRendering;
@@ -92,8 +94,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed of the random generator (as torch.Generator().manual_seed): the initial "
             + "noise, then the noise euler-a and lcm add at each step. With --init-latents it still seeds that step noise.")
     Long seed;
-    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8]: "
-            + "the initial noise, instead of drawing it from --seed.")
+    @Option(names = "--init-latents", description = "safetensors file with a float32 tensor 'latents' [1,4,H/8,W/8] "
+            + "([1,4,frames,H/8,W/8] for a clip): the initial noise, instead of drawing it from --seed.")
     Path initLatents;
     @Option(names = "--images", defaultValue = "1", description = "Number of images (default ${DEFAULT-VALUE}).")
     int numImages;
@@ -120,6 +122,18 @@ final class GenerateCommand implements Callable<Integer> {
             description = "Feature caching: run the whole UNet every N-th step and reuse its deep features in between "
                     + "(DeepCache; faster, changes the image slightly). 1 = off (default).")
     int cacheInterval;
+    // Clips (AnimateDiff)
+    @Option(names = "--motion-adapter", paramLabel = "DIR", description = "diffusers MotionAdapter folder (AnimateDiff): "
+            + "generate a clip of --frames frames; --output clip.tif (ImageJ stack), clip.gif or a folder of PNGs.")
+    Path motionAdapter;
+    @Option(names = "--frames", defaultValue = "16", description = "Frames of a clip (default ${DEFAULT-VALUE}; at most the "
+            + "adapter's motion_max_seq_length).")
+    int frames;
+    @Option(names = "--frame-interval", defaultValue = "0.125",
+            description = "Seconds between frames in the clip's metadata and GIF (default ${DEFAULT-VALUE}).")
+    double frameInterval;
+    @Option(names = "--gif", description = "Also write the clip as an animated GIF beside a .tif or PNG-folder output.")
+    boolean gif;
     @Option(names = "--job", description = "Job file (JSON): subjects, prompt and options; may hold \"jobs\": [...].")
     Path job;
     @Option(names = "--shard", paramLabel = "I/N|auto", description = "Run every N-th job starting at I (0-based), for job "
@@ -361,7 +375,7 @@ final class GenerateCommand implements Callable<Integer> {
                 height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
                 loras.stream().map(Lora::parse).toList(),
                 controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList(),
-                vaeTiling, cacheInterval);
+                vaeTiling, cacheInterval, motionAdapter, frames, frameInterval, gif);
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");
@@ -416,7 +430,7 @@ final class GenerateCommand implements Callable<Integer> {
             ArrayImg<FloatType, FloatArray> m = s.mask() == null ? null : ImageFiles.readMask(s.mask());
             subjects.add(new SubjectQuery(img, s.query(), m, s.weight(), j.maskWeight(), fr, null));
         }
-        Latents init = j.initLatents() == null ? null : readLatents(j.initLatents());
+        Latents init = j.initLatents() == null ? null : readLatents(j.initLatents(), j.motionAdapter() != null);
         for (Lora l : j.loras()) {
             if (!java.nio.file.Files.isRegularFile(l.file())) {
                 throw new IllegalArgumentException(l.file() + ": LoRA file not found (expected FILE or FILE:WEIGHT, "
@@ -428,8 +442,17 @@ final class GenerateCommand implements Callable<Integer> {
             controlList.add(control(c, images));
         }
         GenerationRequest request = new GenerationRequest(subjects, j.prompt(), j.negativePrompt(), j.scale(), j.guidance(),
-                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), init, j.numImages(), j.loras(), controlList)
+                j.steps(), j.scheduler(), j.width(), j.height(), j.seed(), j.motionAdapter() == null ? init : null, j.numImages(),
+                j.loras(), controlList)
                 .withVaeTiling(VaeTiling.parse(j.vaeTiling())).withCacheInterval(j.cacheInterval());
+        if (j.motionAdapter() != null) {
+            if (!java.nio.file.Files.isDirectory(j.motionAdapter())) {
+                throw new IllegalArgumentException(j.motionAdapter() + ": motion adapter folder not found (a diffusers "
+                        + "MotionAdapter folder with config.json and diffusion_pytorch_model.safetensors)");
+            }
+            ClipFiles.Format.of(j.output());
+            request = request.withAnimation(new Animation(j.motionAdapter(), j.frames(), j.frameInterval())).withInitLatents(init);
+        }
         return new Prepared(j, request, index, described, key);
     }
 
@@ -447,8 +470,8 @@ final class GenerateCommand implements Callable<Integer> {
         return new Control(img, net, c.scale(), c.start(), c.end(), c.image().getFileName().toString());
     }
 
-    /** Reads the tensor {@code latents} of a safetensors file. */
-    static Latents readLatents(Path file) {
+    /** Reads the tensor {@code latents} of a safetensors file: [1, C, h, w], or [1, C, frames, h, w] for a {@code clip}. */
+    static Latents readLatents(Path file, boolean clip) {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             if (!f.contains("latents")) {
                 throw WeightFileException.of(file, "no tensor named 'latents' (found: " + String.join(", ", f.keys()) + ")");
@@ -457,8 +480,9 @@ final class GenerateCommand implements Callable<Integer> {
             if (info.dtype() != io.github.ssrencoder.io.DType.F32) {
                 throw WeightFileException.of(file, "'latents' must be float32, got " + info.dtype());
             }
-            if (info.shape().length != 4 || info.shape()[0] != 1) {
-                throw WeightFileException.of(file, "'latents' must have shape [1, C, H/8, W/8], got " + info.shapeString());
+            if (info.shape().length != (clip ? 5 : 4) || info.shape()[0] != 1) {
+                throw WeightFileException.of(file, "'latents' must have shape " + (clip ? "[1, C, frames, H/8, W/8]" : "[1, C, H/8, W/8]")
+                        + ", got " + info.shapeString());
             }
             float[] values = new float[(int) info.numel()];
             ByteBuffer.wrap(f.readBytes("latents")).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
@@ -484,7 +508,11 @@ final class GenerateCommand implements Callable<Integer> {
         Map<String, String> text = new java.util.LinkedHashMap<>();
         text.put("Software", "ssr-encoder-fiji");
         text.put("parameters", new com.google.gson.GsonBuilder().disableHtmlEscaping().create().toJson(result.parameters()));
-        for (int k = 0; k < n; k++) {
+        boolean clip = j.motionAdapter() != null;
+        if (clip) {
+            files.addAll(writeClip(j, result, text, out));
+        }
+        for (int k = 0; k < (clip ? 0 : n); k++) {
             Path file = numbered(j.output(), k, n);
             ImageFiles.writePng(result.images().get(k), file, text);
             files.add(file);
@@ -492,9 +520,10 @@ final class GenerateCommand implements Callable<Integer> {
         }
         if (j.saveLatents() != null) {
             SafetensorsWriter w = new SafetensorsWriter();
-            for (int k = 0; k < n; k++) {
+            int count = result.latents().size();
+            for (int k = 0; k < count; k++) {
                 Latents l = result.latents().get(k);
-                w.add(n == 1 ? "latents" : "latents." + k, l.shape(), l.data());
+                w.add(count == 1 ? "latents" : "latents." + k, l.shape(), l.data());
             }
             w.write(j.saveLatents());
             files.add(j.saveLatents());
@@ -505,6 +534,40 @@ final class GenerateCommand implements Callable<Integer> {
             out.println(j.saveAttention());
         }
         return files;
+    }
+
+    /** Writes a clip as the output's name asks (TIFF stack, GIF or PNG folder), plus a GIF beside it with {@code gif}. */
+    private static List<Path> writeClip(JobSpec j, GenerationResult result, Map<String, String> text, PrintWriter out) {
+        List<Path> files = new ArrayList<>();
+        Path output = j.output();
+        ClipFiles.Format format = ClipFiles.Format.of(output);
+        String info = clipInfo(result.parameters());
+        switch (format) {
+            case TIFF -> ClipFiles.writeTiff(result.images(), output, j.frameInterval(), info);
+            case GIF -> ClipFiles.writeGif(result.images(), output, j.frameInterval());
+            case PNG_FOLDER -> files.addAll(ClipFiles.writePngFolder(result.images(), output, text));
+            default -> throw new IllegalStateException(format.toString());
+        }
+        out.println(output);
+        if (format != ClipFiles.Format.PNG_FOLDER) {
+            files.add(output);
+        }
+        if (j.gif() && format != ClipFiles.Format.GIF) {
+            String name = output.getFileName().toString();
+            int dot = format == ClipFiles.Format.TIFF ? name.lastIndexOf('.') : -1;
+            Path gifFile = output.resolveSibling((dot > 0 ? name.substring(0, dot) : name) + ".gif");
+            ClipFiles.writeGif(result.images(), gifFile, j.frameInterval());
+            out.println(gifFile);
+            files.add(gifFile);
+        }
+        return files;
+    }
+
+    /** The parameters as ImageJ Info lines ({@code key = value}). */
+    static String clipInfo(Map<String, String> parameters) {
+        StringBuilder b = new StringBuilder("Generated by ssr-encoder-fiji (AnimateDiff clip)\n");
+        parameters.forEach((k, v) -> b.append(k).append(" = ").append(v).append('\n'));
+        return b.toString();
     }
 
     private static List<Path> saveAttention(Path dir, List<SubjectQuery> subjects, List<AttentionMaps> maps) {

@@ -14,13 +14,14 @@ import java.util.Set;
  * One generation as described on the command line or in a job file (DESIGN §4). Paths in a job file are
  * relative to the job file. Fields left out take the command-line values, which default as the official
  * inference scripts. {@code checkpoint} (with {@code ema}) names a single-file checkpoint that supplies Stable
- * Diffusion's weights instead of the models folder's {@code sd/}.
+ * Diffusion's weights instead of the models folder's {@code sd/}. {@code motionAdapter} (with {@code frames},
+ * {@code frameInterval} in seconds and {@code gif}) makes the job a clip (AnimateDiff).
  */
 record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
                Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
                boolean ema, List<Lora> loras, List<ControlSpec> controls,
-               String vaeTiling, int cacheInterval) {
+               String vaeTiling, int cacheInterval, Path motionAdapter, int frames, double frameInterval, boolean gif) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
@@ -33,7 +34,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
             "save_attention", "images", "framing", "checkpoint", "ema", "loras", "controls", "vae_tiling",
-            "cache_interval", "jobs");
+            "cache_interval", "motion_adapter", "frames", "frame_interval", "gif", "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
     private static final Set<String> LORA_KEYS = Set.of("file", "weight");
     private static final Set<String> CONTROL_KEYS = Set.of("image", "controlnet", "scale", "start", "end");
@@ -123,6 +124,12 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
         o.add("controls", cs);
         o.addProperty("vae_tiling", vaeTiling);
         o.addProperty("cache_interval", cacheInterval);
+        if (motionAdapter != null) {
+            o.addProperty("motion_adapter", abs(motionAdapter));
+            o.addProperty("frames", frames);
+            o.addProperty("frame_interval", frameInterval);
+            o.addProperty("gif", gif);
+        }
         o.addProperty("output", abs(output));
         o.addProperty("save_latents", abs(saveLatents));
         o.addProperty("save_attention", abs(saveAttention));
@@ -197,7 +204,12 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 o.has("loras") ? loras(file, base, o.get("loras")) : d.loras(),
                 o.has("controls") ? controls(file, base, o.get("controls")) : d.controls(),
                 JsonFiles.getString(file, o, "vae_tiling", d.vaeTiling()),
-                JsonFiles.getInt(file, o, "cache_interval", d.cacheInterval()));
+                JsonFiles.getInt(file, o, "cache_interval", d.cacheInterval()),
+
+                path(file, base, o, "motion_adapter", d.motionAdapter()),
+                JsonFiles.getInt(file, o, "frames", d.frames()),
+                JsonFiles.getDouble(file, o, "frame_interval", d.frameInterval()),
+                JsonFiles.getBoolean(file, o, "gif", d.gif()));
     }
 
     /**

@@ -9,7 +9,8 @@ import org.scijava.plugin.Plugin;
 /**
  * Generates images of the subject in the active image: the query text names it; an area selection on the
  * image is the mask query when {@code use_roi} is on. Opens {@code SSR - <prompt>} (an RGB stack when several
- * images) and {@code SSR attention - <query>}.
+ * images; with {@code frames} &gt; 0 a clip from the motion adapter, a hyperstack with the frames on the time axis)
+ * and {@code SSR attention - <query>}.
  */
 @Plugin(type = Command.class, label = "Generate from Subject", headless = true)
 public class GenerateFromSubjectCommand extends SsrCommand {
@@ -83,6 +84,16 @@ public class GenerateFromSubjectCommand extends SsrCommand {
             persist = false)
     private double control_end = 1.0;
 
+    @Parameter(label = "Frames of a clip (0 = images; needs a motion adapter)", min = "0", max = "1024", required = false,
+            persist = false)
+    private int frames = 0;
+
+    @Parameter(label = "Motion adapter folder (empty = Settings)", required = false, persist = false)
+    private String motion_adapter = "";
+
+    @Parameter(label = "Frame interval (s)", min = "0.001", stepSize = "0.025", required = false, persist = false)
+    private double frame_interval = io.github.ssrencoder.pipeline.Animation.DEFAULT_FRAME_INTERVAL;
+
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
 
@@ -97,9 +108,11 @@ public class GenerateFromSubjectCommand extends SsrCommand {
         GenerationParameters params = new GenerationParameters(prompt, negative_prompt, scale, guidance, steps,
                 scheduler, width, height, seed, images, lora, cache_interval);
         SsrRuns.Outputs out = SsrRuns.generateFromSubject(ssr, input, query, use_roi, mask_weight, framing, models,
-                params, ControlInput.of(control, controlnet, control_scale, control_start, control_end), progress);
+                params, ControlInput.of(control, controlnet, control_scale, control_start, control_end),
+                ClipInput.of(frames, motion_adapter, frame_interval), progress);
         result = out.result();
         attention = out.attention();
-        logInfo("SSR-Encoder: generated " + result.getStackSize() + " image(s), seed " + result.getProp("seed"));
+        logInfo("SSR-Encoder: generated " + result.getStackSize() + (frames > 0 ? " frame(s)" : " image(s)") + ", seed "
+                + result.getProp("seed"));
     }
 }

@@ -38,6 +38,10 @@ public class SettingsCommand extends SsrCommand {
     @Parameter(label = "Use the checkpoint's EMA weights", required = false, persist = false)
     private Boolean ema;
 
+    @Parameter(label = "Motion adapter folder for clips (AnimateDiff; empty = none)", style = "directory", required = false,
+            persist = false)
+    private File motion_adapter;
+
     /** Fills what the caller did not give with the stored settings. */
     protected void loadStored() {
         SsrSettings s = ssr.settings();
@@ -63,6 +67,9 @@ public class SettingsCommand extends SsrCommand {
         if (ema == null) {
             ema = s.ema();
         }
+        if (motion_adapter == null && s.motionAdapter() != null) {
+            motion_adapter = s.motionAdapter().toFile();
+        }
     }
 
     @Override
@@ -78,10 +85,14 @@ public class SettingsCommand extends SsrCommand {
             throw new IllegalArgumentException("EMA weights need a checkpoint file: choose one, or turn EMA off");
         }
         Path torch = libtorch == null || libtorch.getPath().isBlank() ? null : EngineRuntime.validateLibtorch(libtorch.toPath());
-        ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n, torch, file, useEma));
+        Path adapter = motion_adapter == null || motion_adapter.getPath().isBlank() ? null
+                : ClipInput.checkAdapterFolder(motion_adapter.toPath());
+        ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n, torch, file, useEma,
+                adapter));
         logInfo("SSR-Encoder: models folder " + root + ", " + device + ", threads " + (n == 0 ? "default" : n)
                 + ", libtorch " + (torch == null ? "bundled" : torch)
-                + (file == null ? "" : ", checkpoint " + file + (useEma ? " (EMA weights)" : "")));
+                + (file == null ? "" : ", checkpoint " + file + (useEma ? " (EMA weights)" : ""))
+                + (adapter == null ? "" : ", motion adapter " + adapter));
         EngineRuntime.restartNote(torch).ifPresent(this::logWarning);
     }
 }

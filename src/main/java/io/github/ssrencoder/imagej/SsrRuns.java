@@ -43,6 +43,17 @@ public final class SsrRuns {
                                               double maskWeight, String framing, String models,
                                               GenerationParameters params, ControlInput control,
                                               ProgressListener progress) {
+        return generateFromSubject(service, imp, query, useRoi, maskWeight, framing, models, params, control, null, progress);
+    }
+
+    /**
+     * As above, generating a clip when {@code clip} is not {@code null}: the result is then a hyperstack with the
+     * frames on the time axis.
+     */
+    public static Outputs generateFromSubject(SsrService service, ImagePlus imp, String query, boolean useRoi,
+                                              double maskWeight, String framing, String models,
+                                              GenerationParameters params, ControlInput control, ClipInput clip,
+                                              ProgressListener progress) {
         SubjectQueries.Framed subject = SubjectQueries.of(imp, imp == null ? null : imp.getRoi(), query, useRoi,
                 maskWeight, 1.0, Framing.parse(framing));
         Path root = service.modelsFor(models);
@@ -52,8 +63,11 @@ public final class SsrRuns {
         fiji.put("use_roi", Boolean.toString(subject.query().hasMask()));
         fiji.put("mask_weight", Double.toString(maskWeight));
         fiji.put("framing", Framing.name(subject.query().framing()));
-        GenerationResult result = generate(service, root, List.of(subject), params, control, fiji, progress);
+        GenerationResult result = generate(service, root, List.of(subject), params, control, clip, fiji, progress);
         ImagePlus out = ResultImages.toImagePlus(result, params.prompt(), fiji);
+        if (clip != null) {
+            clip.toHyperstack(out);
+        }
         ImagePlus attention = result.attention().isEmpty() ? null
                 : AttentionImages.heatMaps(result.attention().get(0), subject);
         return new Outputs(out, attention, null);
@@ -82,7 +96,7 @@ public final class SsrRuns {
         fiji.put("scales", weights.toString());
         fiji.put("mask_weight", Double.toString(maskWeight));
         fiji.put("framing", framing == null || framing.isBlank() ? Framing.CENTER_CROP : framing);
-        GenerationResult result = generate(service, root, subjects, params, control, fiji, progress);
+        GenerationResult result = generate(service, root, subjects, params, control, null, fiji, progress);
         return new Outputs(ResultImages.toImagePlus(result, params.prompt(), fiji), null, null);
     }
 
@@ -101,7 +115,7 @@ public final class SsrRuns {
     }
 
     private static GenerationResult generate(SsrService service, Path root, List<SubjectQueries.Framed> subjects,
-                                             GenerationParameters params, ControlInput control,
+                                             GenerationParameters params, ControlInput control, ClipInput clip,
                                              Map<String, String> fiji, ProgressListener progress) {
         long seed = params.resolveSeed();
         List<SubjectQuery> queries = subjects.stream().map(SubjectQueries.Framed::query).toList();
@@ -109,6 +123,11 @@ public final class SsrRuns {
         if (control != null) {
             request = request.withControls(List.of(control.toControl(root)));
             control.describe(fiji, root);
+        }
+        if (clip != null) {
+            io.github.ssrencoder.pipeline.Animation animation = clip.toAnimation(service.settings());
+            request = request.withAnimation(animation);
+            clip.describe(fiji, animation);
         }
         fiji.putAll(params.describe(seed));
         fiji.put("models", root.toString());

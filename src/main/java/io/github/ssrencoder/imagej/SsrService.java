@@ -44,6 +44,7 @@ public class SsrService extends AbstractService implements SciJavaService {
     private static final String KEY_LIBTORCH = "libtorch";
     private static final String KEY_CHECKPOINT = "checkpoint";
     private static final String KEY_EMA = "ema";
+    private static final String KEY_MOTION_ADAPTER = "motion_adapter";
     /** The real factory; only it points the engine at the libtorch setting (tests' fakes leave the engine alone). */
     private static final GeneratorFactory PIPELINE = (root, s) -> SsrPipeline.open(root, s.checkpoint(), s.ema(), s.device(),
             s.threads(), ProgressListener.NONE);
@@ -79,9 +80,10 @@ public class SsrService extends AbstractService implements SciJavaService {
         int threads = Math.max(0, prefs.getInt(SsrService.class, KEY_THREADS, 0));
         String libtorch = prefs.get(SsrService.class, KEY_LIBTORCH, "");
         String checkpoint = prefs.get(SsrService.class, KEY_CHECKPOINT, "");
+        String motionAdapter = prefs.get(SsrService.class, KEY_MOTION_ADAPTER, "");
         return new SsrSettings(models.isBlank() ? null : Path.of(models), device, threads,
                 libtorch.isBlank() ? null : Path.of(libtorch), checkpoint.isBlank() ? null : Path.of(checkpoint),
-                prefs.getBoolean(SsrService.class, KEY_EMA, false));
+                prefs.getBoolean(SsrService.class, KEY_EMA, false)).withMotionAdapter(motionAdapter.isBlank() ? null : Path.of(motionAdapter));
     }
 
     /** Stores {@code s}; the next run reloads the models if they differ from the loaded ones. */
@@ -92,6 +94,7 @@ public class SsrService extends AbstractService implements SciJavaService {
         prefs.put(SsrService.class, KEY_LIBTORCH, s.libtorch() == null ? "" : s.libtorch().toString());
         prefs.put(SsrService.class, KEY_CHECKPOINT, s.checkpoint() == null ? "" : s.checkpoint().toString());
         prefs.put(SsrService.class, KEY_EMA, s.ema());
+        prefs.put(SsrService.class, KEY_MOTION_ADAPTER, s.motionAdapter() == null ? "" : s.motionAdapter().toString());
     }
 
     /**
@@ -136,9 +139,12 @@ public class SsrService extends AbstractService implements SciJavaService {
         }
     }
 
-    /** Whether models loaded with {@code loaded} serve {@code wanted}: libtorch changes only when the engine next starts. */
+    /**
+     * Whether models loaded with {@code loaded} serve {@code wanted}: libtorch changes only when the engine next starts,
+     * and the motion adapter is loaded by the generator per run.
+     */
     private static boolean serves(SsrSettings loaded, SsrSettings wanted) {
-        return loaded != null && loaded.withLibtorch(wanted.libtorch()).equals(wanted);
+        return loaded != null && loaded.withLibtorch(wanted.libtorch()).withMotionAdapter(wanted.motionAdapter()).equals(wanted);
     }
 
     /** Whether models are loaded now. */

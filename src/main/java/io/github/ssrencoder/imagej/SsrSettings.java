@@ -16,14 +16,21 @@ import java.util.Objects;
  * @param checkpoint a single-file SD1.x checkpoint ({@code .safetensors}/{@code .ckpt}) whose weights replace
  *                   {@code sd/}'s, or {@code null} for the models folder's own
  * @param ema        take the checkpoint's EMA weights ({@code model_ema.*}) instead of the regular ones
+ * @param motionAdapter an AnimateDiff motion adapter folder for clips ({@code frames} &gt; 0), or {@code null}
  */
-public record SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch, Path checkpoint, boolean ema) {
+public record SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch, Path checkpoint, boolean ema,
+                          Path motionAdapter) {
 
     public SsrSettings {
         device = Objects.requireNonNullElse(device, DeviceChoice.CPU);
         if (threads < 0) {
             throw new IllegalArgumentException("threads must be 0 (engine default) or more, got " + threads);
         }
+    }
+
+    /** Settings without a motion adapter. */
+    public SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch, Path checkpoint, boolean ema) {
+        this(models, device, threads, libtorch, checkpoint, ema, null);
     }
 
     /** Settings with the bundled libtorch and the models folder's own weights. */
@@ -38,18 +45,22 @@ public record SsrSettings(Path models, DeviceChoice device, int threads, Path li
 
     /** Nothing configured: no models folder, CPU, default threads, bundled libtorch, no checkpoint. */
     public static SsrSettings defaults() {
-        return new SsrSettings(null, DeviceChoice.CPU, 0, null, null, false);
+        return new SsrSettings(null, DeviceChoice.CPU, 0, null, null, false, null);
     }
 
     public SsrSettings withModels(Path m) {
-        return new SsrSettings(m, device, threads, libtorch, checkpoint, ema);
+        return new SsrSettings(m, device, threads, libtorch, checkpoint, ema, motionAdapter);
     }
 
     public SsrSettings withLibtorch(Path folder) {
-        return new SsrSettings(models, device, threads, folder, checkpoint, ema);
+        return new SsrSettings(models, device, threads, folder, checkpoint, ema, motionAdapter);
     }
 
     public SsrSettings withCheckpoint(Path file, boolean useEma) {
-        return new SsrSettings(models, device, threads, libtorch, file, useEma);
+        return new SsrSettings(models, device, threads, libtorch, file, useEma, motionAdapter);
+    }
+
+    public SsrSettings withMotionAdapter(Path folder) {
+        return new SsrSettings(models, device, threads, libtorch, checkpoint, ema, folder);
     }
 }

@@ -18,6 +18,7 @@ import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.ModuleWeights;
 import io.github.ssrencoder.nn.Scoped;
 import io.github.ssrencoder.nn.TimestepEmbedding;
+import io.github.ssrencoder.nn.TransformerTemporalModel;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -202,71 +203,161 @@ public final class UNet2DCondition extends Module {
             throw new IllegalArgumentException("encoder hidden states must be [" + s[0] + ", S, " + config.crossAttentionDim()
                     + "], got " + encoderHiddenStatesIn.getShape());
         }
+        DataType type = computeType();
+        return Scoped.compute(() -> typed(run(typed(sampleIn, type), timestep, typed(encoderHiddenStatesIn, type), control, cache,
+                probe, 1, null), DataType.FLOAT32));
+    }
+
+    /**
+     * Predicts the noise of videos as diffusers' {@code UNetMotionModel} (AnimateDiff) built from this UNet and
+     * {@code motion}: every 2-D layer runs on each frame, sharing the video's time embedding and encoder states,
+     * and a motion module follows each layer of each block. As in {@code UNetMotionModel} the time projection is
+     * {@code flip_sin_to_cos = true, freq_shift = 0} and the input is not centred, whatever this UNet's config says.
+     *
+     * @param sampleIn  latents [B, in_channels, F, h, w] (channels before frames)
+     * @param encoderHiddenStatesIn [B, S, cross_attention_dim], one row per video
+     * @param motion    motion modules loaded for this UNet's config
+     * @param probe     receives the states of {@link #forward(NDArray, float, NDArray, BiConsumer)} (with B·F rows,
+     *                  frame fastest) and {@code motion.<module>.input}, {@code .output}, {@code .proj_in.output},
+     *                  {@code .transformer_blocks.0.pos_embed_attn1.output} of every motion module; or {@code null}
+     * @return [B, out_channels, F, h, w]
+     */
+    public NDArray forwardVideo(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, MotionAdapter motion,
+                                BiConsumer<String, NDArray> probe) {
+        long[] s = sampleIn.getShape().getShape();
+        if (s.length != 5 || s[1] != config.inChannels()) {
+            throw new IllegalArgumentException("video latents must be [B, " + config.inChannels() + ", frames, h, w], got "
+                    + sampleIn.getShape());
+        }
+        long[] e = encoderHiddenStatesIn.getShape().getShape();
+        if (e.length != 3 || e[0] != s[0] || e[2] != config.crossAttentionDim()) {
+            throw new IllegalArgumentException("encoder hidden states must be [" + s[0] + ", S, " + config.crossAttentionDim()
+                    + "] (one row per video), got " + encoderHiddenStatesIn.getShape());
+        }
+        if (!motion.unetConfig().equals(config)) {
+            throw new IllegalArgumentException("the motion adapter was loaded for another UNet");
+        }
+        int frames = (int) s[2];
+        if (frames > motion.maxFrames()) {
+            throw new IllegalArgumentException(frames + " frames exceed the motion adapter's " + motion.maxFrames()
+                    + " (motion_max_seq_length)");
+        }
+        DataType type = computeType();
+        attentionModules.forEach((name, a) -> a.setHeads(motion.spatialHeads().get(blockOf(name))));
+        try {
+            return video(sampleIn, timestep, encoderHiddenStatesIn, motion, probe, s, frames, type);
+        } finally {
+            attentionModules.values().forEach(Attention::resetHeads);
+        }
+    }
+
+    /** The down-block index whose config governs the attention module {@code name}. */
+    private int blockOf(String name) {
+        int n = config.numBlocks();
+        if (name.startsWith("mid_block.")) {
+            return n - 1;
+        }
+        int index = Integer.parseInt(name.split("\\.")[1]);
+        return name.startsWith("up_blocks.") ? n - 1 - index : index;
+    }
+
+    private NDArray video(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn, MotionAdapter motion,
+                          BiConsumer<String, NDArray> probe, long[] s, int frames, DataType type) {
+        return Scoped.compute(() -> {
+            NDArray perFrame = typed(sampleIn, type).transpose(0, 2, 1, 3, 4).reshape(s[0] * frames, s[1], s[3], s[4]);
+            NDArray out = run(perFrame, timestep, typed(encoderHiddenStatesIn, type), null, null, probe, frames, motion);
+            long[] o = out.getShape().getShape();
+            return typed(out.reshape(s[0], frames, o[1], o[2], o[3]).transpose(0, 2, 1, 3, 4), DataType.FLOAT32).duplicate();
+        });
+    }
+
+    /**
+     * The layers on [rows, C, h, w]; {@code frames} consecutive rows form a video when {@code motion} is set;
+     * {@code cache} (or null) as in {@link #forward(NDArray, float, NDArray, ControlResiduals, DeepFeatureCache, BiConsumer)}.
+     */
+    private NDArray run(NDArray sample, float timestep, NDArray encoderHiddenStates, ControlResiduals control,
+                        DeepFeatureCache cache, BiConsumer<String, NDArray> probe, int frames, MotionAdapter motion) {
+        long[] s = sample.getShape().getShape();
         BiConsumer<String, NDArray> p = probe == null ? (k, v) -> { } : probe;
         DataType type = computeType();
-        return Scoped.compute(() -> {
-            NDArray sample = typed(sampleIn, type);
-            NDArray encoderHiddenStates = typed(encoderHiddenStatesIn, type);
-            int upFactor = 1 << (config.numBlocks() - 1);
-            boolean explicitUpsampleSize = s[2] % upFactor != 0 || s[3] % upFactor != 0;
-            NDArray x = config.centerInputSample() ? sample.mul(2).subi(1) : sample;
-            NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
-                    config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift()).toType(type, false);
-            p.accept("time_proj", tProj);
-            NDArray temb = timeEmbedding.forward(tProj);
-            p.accept("time_embedding", temb);
-            NDArray h = convIn.forward(x);
-            p.accept("conv_in", h);
-            List<NDArray> skips = new ArrayList<>();
-            skips.add(h);
-            if (cache != null && cache.reusing()) {
-                return typed(shallowBranch(h, temb, encoderHiddenStates, skips, cache, p), DataType.FLOAT32);
+        int upFactor = 1 << (config.numBlocks() - 1);
+        boolean explicitUpsampleSize = s[2] % upFactor != 0 || s[3] % upFactor != 0;
+        boolean video = motion != null;
+        NDArray x = !video && config.centerInputSample() ? sample.mul(2).subi(1) : sample;
+        NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
+                config.blockOutChannels().get(0), video || config.flipSinToCos(), video ? 0f : config.freqShift()).toType(type, false);
+        p.accept("time_proj", tProj);
+        NDArray temb = timeEmbedding.forward(tProj);
+        p.accept("time_embedding", temb);
+        NDArray h = convIn.forward(x);
+        p.accept("conv_in", h);
+        List<NDArray> skips = new ArrayList<>();
+        skips.add(h);
+        if (cache != null && cache.reusing()) {
+            return shallowBranch(h, temb, encoderHiddenStates, skips, cache, p);
+        }
+        for (int i = 0; i < downBlocks.size(); i++) {
+            int before = skips.size();
+            h = downBlocks.get(i).forward(h, temb, encoderHiddenStates, skips,
+                    video ? temporal(motion.down(i), "down_blocks." + i, frames, probe) : null);
+            p.accept("down_blocks." + i + ".hidden_states", h);
+            for (int j = before; j < skips.size(); j++) {
+                p.accept("down_blocks." + i + ".res_samples." + (j - before), skips.get(j));
             }
-            for (int i = 0; i < downBlocks.size(); i++) {
-                int before = skips.size();
-                h = downBlocks.get(i).forward(h, temb, encoderHiddenStates, skips);
-                p.accept("down_blocks." + i + ".hidden_states", h);
-                for (int j = before; j < skips.size(); j++) {
-                    p.accept("down_blocks." + i + ".res_samples." + (j - before), skips.get(j));
-                }
+        }
+        h = midBlock.forward(h, temb, encoderHiddenStates,
+                video && !motion.mid().isEmpty() ? temporal(motion.mid(), "mid_block", frames, probe) : null);
+        if (control != null) {
+            if (control.down().size() != skips.size()) {
+                throw new IllegalArgumentException("ControlNet gives " + control.down().size() + " residuals for the UNet's "
+                        + skips.size() + " skip connections");
             }
-            h = midBlock.forward(h, temb, encoderHiddenStates);
-            if (control != null) {
-                if (control.down().size() != skips.size()) {
-                    throw new IllegalArgumentException("ControlNet gives " + control.down().size() + " residuals for the UNet's "
-                            + skips.size() + " skip connections");
-                }
-                for (int j = 0; j < skips.size(); j++) {
-                    skips.set(j, skips.get(j).add(typed(control.down().get(j), type)));
-                }
-                h = h.add(typed(control.mid(), type));
+            for (int j = 0; j < skips.size(); j++) {
+                skips.set(j, skips.get(j).add(typed(control.down().get(j), type)));
             }
-            if (cache != null) {
-                cache.keepControlResiduals(control == null ? null
-                        : control.down().subList(0, SHALLOW_SKIPS).stream().map(r -> typed(r, type)).toList());
+            h = h.add(typed(control.mid(), type));
+        }
+        if (cache != null) {
+            cache.keepControlResiduals(control == null ? null
+                    : control.down().subList(0, SHALLOW_SKIPS).stream().map(r -> typed(r, type)).toList());
+        }
+        p.accept("mid_block", h);
+        Deque<NDArray> remaining = new ArrayDeque<>(skips);
+        for (int i = 0; i < upBlocks.size(); i++) {
+            UNetBlocks.Up block = upBlocks.get(i);
+            long[] upsampleSize = null;
+            if (i < upBlocks.size() - 1 && explicitUpsampleSize) {
+                List<NDArray> left = new ArrayList<>(remaining);
+                long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
+                upsampleSize = new long[] {skipShape[2], skipShape[3]};
             }
-            p.accept("mid_block", h);
-            Deque<NDArray> remaining = new ArrayDeque<>(skips);
-            for (int i = 0; i < upBlocks.size(); i++) {
-                UNetBlocks.Up block = upBlocks.get(i);
-                long[] upsampleSize = null;
-                if (i < upBlocks.size() - 1 && explicitUpsampleSize) {
-                    List<NDArray> left = new ArrayList<>(remaining);
-                    long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
-                    upsampleSize = new long[] {skipShape[2], skipShape[3]};
-                }
-                BiConsumer<Integer, NDArray> onEnter = cache != null && i == upBlocks.size() - 1
-                        ? (layer, state) -> {
-                            if (layer == cachedLayer()) {
-                                cache.keepFeature(state);
-                            }
+            BiConsumer<Integer, NDArray> onEnter = cache != null && i == upBlocks.size() - 1
+                    ? (layer, state) -> {
+                        if (layer == cachedLayer()) {
+                            cache.keepFeature(state);
                         }
-                        : (layer, state) -> { };
-                h = block.forwardFrom(0, h, temb, encoderHiddenStates, remaining, upsampleSize, onEnter);
-                p.accept("up_blocks." + i, h);
+                    }
+                    : (layer, state) -> { };
+            h = block.forwardFrom(0, h, temb, encoderHiddenStates, remaining, upsampleSize, onEnter,
+                    video ? temporal(motion.up(i), "up_blocks." + i, frames, probe) : null);
+            p.accept("up_blocks." + i, h);
+        }
+        return output(h, p);
+    }
+
+    /** The motion modules of one block as the block's per-layer hook, reporting to {@code probe} when set. */
+    private static UNetBlocks.Temporal temporal(List<TransformerTemporalModel> modules, String block, int frames,
+                                                BiConsumer<String, NDArray> probe) {
+        return (layer, h) -> {
+            String name = "motion." + block + ".motion_modules." + layer;
+            if (probe == null) {
+                return modules.get(layer).forward(h, frames, null);
             }
-            return typed(output(h, p), DataType.FLOAT32);
-        });
+            probe.accept(name + ".input", h);
+            NDArray out = modules.get(layer).forward(h, frames, (k, v) -> probe.accept(name + "." + k, v));
+            probe.accept(name + ".output", out);
+            return out;
+        };
     }
 
     /** Skip connections the shallow branch recomputes: {@code conv_in}'s output and the first down block's first layer. */
@@ -286,14 +377,14 @@ public final class UNet2DCondition extends Module {
             throw new IllegalStateException("the cached UNet features " + java.util.Arrays.toString(kept)
                     + " are of another batch or size than this step's " + h.getShape());
         }
-        downBlocks.get(0).forwardLayers(h, temb, context, skips, SHALLOW_SKIPS - 1);
+        downBlocks.get(0).forwardLayers(h, temb, context, skips, SHALLOW_SKIPS - 1, null);
         List<NDArray> residuals = cache.controlResiduals();
         for (int j = 0; j < residuals.size(); j++) {
             skips.set(j, skips.get(j).add(residuals.get(j)));
         }
         UNetBlocks.Up last = upBlocks.get(upBlocks.size() - 1);
         NDArray out = last.forwardFrom(cachedLayer(), cache.feature(), temb, context, new ArrayDeque<>(skips), null,
-                (layer, state) -> { });
+                (layer, state) -> { }, null);
         p.accept("up_blocks." + (upBlocks.size() - 1), out);
         return output(out, p);
     }

@@ -20,6 +20,15 @@ final class UNetBlocks {
     }
 
     /**
+     * What follows each layer (resnet and transformer) of a block in a motion UNet: the layer's motion module,
+     * applied to the [B·F, C, h, w] states. {@code null} everywhere in a plain UNet.
+     */
+    @FunctionalInterface
+    interface Temporal {
+        NDArray apply(int layer, NDArray h);
+    }
+
+    /**
      * {@code CrossAttnDownBlock2D} (with attentions) or {@code DownBlock2D} (without): resnets, each followed by
      * its transformer, then an optional stride-2 down-sampler. Every intermediate state is a skip connection.
      */
@@ -53,7 +62,12 @@ final class UNetBlocks {
 
         /** Runs the block; appends every skip state to {@code skips}; returns the output. */
         NDArray forward(NDArray x, NDArray temb, NDArray context, List<NDArray> skips) {
-            NDArray h = forwardLayers(x, temb, context, skips, resnets.size());
+            return forward(x, temb, context, skips, null);
+        }
+
+        /** As {@link #forward(NDArray, NDArray, NDArray, List)}, with {@code motion} after each layer (or null). */
+        NDArray forward(NDArray x, NDArray temb, NDArray context, List<NDArray> skips, Temporal motion) {
+            NDArray h = forwardLayers(x, temb, context, skips, resnets.size(), motion);
             if (downsampler != null) {
                 h = downsampler.forward(h);
                 skips.add(h);
@@ -61,15 +75,19 @@ final class UNetBlocks {
             return h;
         }
 
-        /** Runs only the first {@code layers} (resnet, transformer) pairs, appending their skip states; no down-sampling. */
-        NDArray forwardLayers(NDArray x, NDArray temb, NDArray context, List<NDArray> skips, int layers) {
+        /**
+         * Runs only the first {@code layers} (resnet, transformer) pairs, appending their skip states; no down-sampling;
+         * {@code motion} after each layer (or null).
+         */
+        NDArray forwardLayers(NDArray x, NDArray temb, NDArray context, List<NDArray> skips, int layers, Temporal motion) {
             NDArray h = x;
             for (int i = 0; i < layers; i++) {
                 NDArray in = h;
                 int layer = i;
                 h = Scoped.compute(() -> {
                     NDArray r = resnets.get(layer).forward(in, temb);
-                    return attentions == null ? r : attentions.get(layer).forward(r, context);
+                    r = attentions == null ? r : attentions.get(layer).forward(r, context);
+                    return motion == null ? r : motion.apply(layer, r);
                 });
                 skips.add(h);
             }
@@ -98,10 +116,16 @@ final class UNetBlocks {
         }
 
         NDArray forward(NDArray x, NDArray temb, NDArray context) {
+            return forward(x, temb, context, null);
+        }
+
+        /** As {@link #forward(NDArray, NDArray, NDArray)}, with {@code motion} after each transformer (or null). */
+        NDArray forward(NDArray x, NDArray temb, NDArray context, Temporal motion) {
             return Scoped.compute(() -> {
                 NDArray h = resnets.get(0).forward(x, temb);
                 for (int i = 0; i < attentions.size(); i++) {
-                    h = resnets.get(i + 1).forward(attentions.get(i).forward(h, context), temb);
+                    NDArray a = attentions.get(i).forward(h, context);
+                    h = resnets.get(i + 1).forward(motion == null ? a : motion.apply(i, a), temb);
                 }
                 return h;
             });
@@ -155,15 +179,21 @@ final class UNetBlocks {
 
         /** Consumes skip states from the end of {@code skips}; {@code upsampleSize} is null for 2×. */
         NDArray forward(NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize) {
-            return forwardFrom(0, x, temb, context, skips, upsampleSize, (i, h) -> { });
+            return forwardFrom(0, x, temb, context, skips, upsampleSize, (i, h) -> { }, null);
+        }
+
+        /** As {@link #forward(NDArray, NDArray, NDArray, Deque, long[])}, with {@code motion} after each layer (or null). */
+        NDArray forward(NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize, Temporal motion) {
+            return forwardFrom(0, x, temb, context, skips, upsampleSize, (i, h) -> { }, motion);
         }
 
         /**
          * Runs the resnets from index {@code first} on ({@code x} being that resnet's input), consuming one skip state
-         * each from the end of {@code skips}; {@code onEnter} sees the input of every resnet run (valid during the call).
+         * each from the end of {@code skips}; {@code onEnter} sees the input of every resnet run (valid during the call);
+         * {@code motion} after each layer (or null).
          */
         NDArray forwardFrom(int first, NDArray x, NDArray temb, NDArray context, Deque<NDArray> skips, long[] upsampleSize,
-                            BiConsumer<Integer, NDArray> onEnter) {
+                            BiConsumer<Integer, NDArray> onEnter, Temporal motion) {
             List<NDArray> mine = new ArrayList<>();
             for (int i = first; i < resnets.size(); i++) {
                 mine.add(skips.removeLast());
@@ -176,6 +206,9 @@ final class UNetBlocks {
                     h = resnets.get(i).forward(cat, temb);
                     if (attentions != null) {
                         h = attentions.get(i).forward(h, context);
+                    }
+                    if (motion != null) {
+                        h = motion.apply(i, h);
                     }
                 }
                 return upsampler == null ? h : upsampler.forward(h, upsampleSize);

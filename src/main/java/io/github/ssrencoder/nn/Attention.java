@@ -33,9 +33,10 @@ public final class Attention extends Module {
     private final Linear toOut;
     private final GroupNorm groupNorm;
     private final boolean residual;
-    private final int heads;
-    private final long dimHead;
-    private final float scale;
+    private final int configuredHeads;
+    private int heads;
+    private long dimHead;
+    private float scale;
 
     private Linear extraK;
     private Linear extraV;
@@ -59,6 +60,7 @@ public final class Attention extends Module {
     public Attention(long queryDim, long crossAttentionDim, int heads, long dimHead, boolean qkvBias, GroupNorm groupNorm,
                      boolean residual) {
         long inner = heads * dimHead;
+        this.configuredHeads = heads;
         this.heads = heads;
         this.dimHead = dimHead;
         this.scale = (float) (1.0 / Math.sqrt(dimHead));
@@ -77,6 +79,26 @@ public final class Attention extends Module {
 
     public long innerDim() {
         return heads * dimHead;
+    }
+
+    /**
+     * Splits the same projections into {@code n} heads of {@code innerDim / n} channels (scores scaled by
+     * {@code (innerDim / n)^-0.5}) until {@link #resetHeads()}: the weights are those of any head count, and a
+     * network built from another config (AnimateDiff's motion UNet) may split them differently.
+     */
+    public void setHeads(int n) {
+        long inner = innerDim();
+        if (n < 1 || inner % n != 0) {
+            throw new IllegalArgumentException(inner + " attention channels are not divisible into " + n + " heads");
+        }
+        this.heads = n;
+        this.dimHead = inner / n;
+        this.scale = (float) (1.0 / Math.sqrt(dimHead));
+    }
+
+    /** Back to the head count this module was built with. */
+    public void resetHeads() {
+        setHeads(configuredHeads);
     }
 
     /**
@@ -134,7 +156,8 @@ public final class Attention extends Module {
 
     /**
      * @param x       [B, L, queryDim], or [B, C, H, W] when this module has a group norm
-     * @param context [B, S, crossAttentionDim] or {@code null} for self-attention
+     * @param context [B, S, crossAttentionDim] or {@code null} for self-attention; also [B/n, S, crossAttentionDim]
+     *                when each group of n consecutive rows (the frames of a video) shares its encoder states
      */
     public NDArray forward(NDArray x, NDArray context) {
         String part = context == null ? "self-attention" : "cross-attention";
@@ -153,6 +176,16 @@ public final class Attention extends Module {
             }
             boolean fused = listener == null && TorchKernels.on(x.getDevice());
             NDArray q = toQ.forward(h);
+            long[] qShape = q.getShape().getShape();
+            if (context != null && context.getShape().get(0) != qShape[0]) {
+                // Encoder states shared by consecutive rows (the frames of a video): the softmax runs per query, so
+                // those rows' queries attend to their one set of keys as a single longer sequence.
+                long shared = context.getShape().get(0);
+                if (shared < 1 || qShape[0] % shared != 0) {
+                    throw new IllegalArgumentException("encoder states for " + shared + " rows cannot serve " + qShape[0] + " queries rows");
+                }
+                q = q.reshape(shared, qShape[0] / shared * qShape[1], qShape[2]);
+            }
             NDArray ctx = context == null ? h : context;
             NDArray out;
             if (extraK != null && context != null) {
@@ -172,6 +205,9 @@ public final class Attention extends Module {
             } else {
                 NDList kv = keysAndValues(context, () -> new NDList(toK.forward(ctx), toV.forward(ctx)));
                 out = core(q, kv.get(0), kv.get(1), part, "text", fused);
+            }
+            if (out.getShape().get(0) != qShape[0]) {
+                out = out.reshape(qShape);
             }
             NDArray y = toOut.forward(out);
             if (spatial) {

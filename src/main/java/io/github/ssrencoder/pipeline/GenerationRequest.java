@@ -28,11 +28,13 @@ import java.util.Objects;
  * @param cacheInterval  feature caching across steps: the whole UNet runs every {@code cacheInterval}-th step, the
  *                       steps between reuse its deep features ({@link io.github.ssrencoder.model.DeepFeatureCache});
  *                       1…1000, 1 = off (every step full, the default)
+ * @param animation      a clip with a motion adapter instead of images ({@code null} for images); then one clip
+ *                       ({@code numImages} 1), no control images, and initLatents of shape [1, C, frames, h, w]
  */
 public record GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale,
                                 double guidance, int steps, String scheduler, int width, int height, Long seed,
                                 Latents initLatents, int numImages, List<Lora> loras,
-                                List<Control> controls, VaeTiling vaeTiling, int cacheInterval) {
+                                List<Control> controls, VaeTiling vaeTiling, int cacheInterval, Animation animation) {
 
     public static final double DEFAULT_SCALE = 1.0;
     public static final double DEFAULT_GUIDANCE = 7.5;
@@ -61,7 +63,26 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
         if (numImages < 1 || numImages > 64) {
             throw new IllegalArgumentException("number of images must be between 1 and 64, got " + numImages);
         }
-        if (initLatents != null) {
+        if (animation != null) {
+            if (numImages != 1) {
+                throw new IllegalArgumentException("a clip is generated alone: number of images must be 1 with a motion adapter, got "
+                        + numImages);
+            }
+            if (!controls.isEmpty()) {
+                throw new IllegalArgumentException("control images are not supported for clips (motion adapter)");
+            }
+            if (cacheInterval != 1) {
+                throw new IllegalArgumentException("feature caching (cache interval " + cacheInterval
+                        + ") is not supported for clips (motion adapter): use 1");
+            }
+        }
+        if (initLatents != null && animation != null) {
+            long[] s = initLatents.shape();
+            if (s.length != 5 || s[0] != 1 || s[2] != animation.frames()) {
+                throw new IllegalArgumentException("initial latents of a " + animation.frames() + "-frame clip must have shape [1, C, "
+                        + animation.frames() + ", h, w], got " + java.util.Arrays.toString(s));
+            }
+        } else if (initLatents != null) {
             // Channels and latent size depend on the models (UNet input, VAE scale factor): the pipeline checks them.
             long[] s = initLatents.shape();
             if (s.length != 4 || s[0] != 1) {
@@ -71,6 +92,14 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                 throw new IllegalArgumentException("explicit initial latents generate exactly one image");
             }
         }
+    }
+
+    /** An image request (no motion adapter). */
+    public GenerationRequest(List<SubjectQuery> subjects, String prompt, String negativePrompt, double scale, double guidance,
+                             int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages,
+                             List<Lora> loras, List<Control> controls, VaeTiling vaeTiling) {
+        this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
+                loras, controls, vaeTiling, 1, null);
     }
 
     /** A request without LoRAs. */
@@ -93,31 +122,43 @@ public record GenerationRequest(List<SubjectQuery> subjects, String prompt, Stri
                              int steps, String scheduler, int width, int height, Long seed, Latents initLatents, int numImages,
                              List<Lora> loras, List<Control> controls) {
         this(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed, initLatents, numImages,
-                loras, controls, VaeTiling.AUTO, 1);
+                loras, controls, VaeTiling.AUTO);
     }
 
     /** This request with {@code loras} instead of its own. */
     public GenerationRequest withLoras(List<Lora> loras) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval, animation);
     }
 
     /** This request with {@code controls} instead of its own. */
     public GenerationRequest withControls(List<Control> controls) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval, animation);
     }
 
     /** This request with {@code vaeTiling} instead of its own. */
     public GenerationRequest withVaeTiling(VaeTiling vaeTiling) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval, animation);
+    }
+
+    /** This request as a clip with {@code animation} (or an image request again with {@code null}). */
+    public GenerationRequest withAnimation(Animation animation) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval, animation);
+    }
+
+    /** This request with explicit initial latents ({@code null} to draw them from the seed). */
+    public GenerationRequest withInitLatents(Latents initLatents) {
+        return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval, animation);
     }
 
     /** This request with feature caching every {@code cacheInterval} steps (1 = off) instead of its own. */
     public GenerationRequest withCacheInterval(int cacheInterval) {
         return new GenerationRequest(subjects, prompt, negativePrompt, scale, guidance, steps, scheduler, width, height, seed,
-                initLatents, numImages, loras, controls, vaeTiling, cacheInterval);
+                initLatents, numImages, loras, controls, vaeTiling, cacheInterval, animation);
     }
 
     private static void requireRange(String what, double v, double lo, double hi) {

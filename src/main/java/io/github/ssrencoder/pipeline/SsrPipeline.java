@@ -19,6 +19,7 @@ import io.github.ssrencoder.model.ControlImageProcessor;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.model.ControlResiduals;
 import io.github.ssrencoder.model.DeepFeatureCache;
+import io.github.ssrencoder.model.MotionAdapter;
 import io.github.ssrencoder.model.SingleFileModels;
 import io.github.ssrencoder.model.SsrLayers;
 import io.github.ssrencoder.model.TokenToPatchAligner;
@@ -70,19 +71,23 @@ public final class SsrPipeline implements SubjectGenerator {
     private Function<Device, OptionalLong> memoryProbe = AvailableMemory::on;
     private final LoraFusion unetLoras;
     private final LoraFusion textLoras;
+    /** The UNet's diffusers {@code config.json}, or null for a UNet from a single-file checkpoint. */
+    private final Path unetConfigFile;
     private final Object lock = new Object();
     /**
      * ControlNets by folder. Those of the latest run stay loaded for the next one (a batch on the same nets loads
      * them once); a run that no longer uses one releases it.
      */
     private final Map<Path, ControlNetModel> controlNets = new LinkedHashMap<>();
+    /** The motion adapter of the latest clip (kept for the next clip with the same folder), or null. */
+    private MotionAdapter motionAdapter;
     /** The LoRAs fused now; a run asking for the same list (files and weights) fuses nothing. */
     private List<Lora> fusedLoras = List.of();
     private boolean closed;
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
                         UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                        Path schedulerFile, ClipTextEncoder textEncoder, ClipVisionEncoder vision) {
+                        Path schedulerFile, ClipTextEncoder textEncoder, ClipVisionEncoder vision, Path unetConfigFile) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -95,6 +100,7 @@ public final class SsrPipeline implements SubjectGenerator {
         this.schedulerFile = schedulerFile;
         this.textEncoder = textEncoder;
         this.vision = vision;
+        this.unetConfigFile = unetConfigFile;
         this.unetLoras = new LoraFusion(unet, weights);
         this.textLoras = new LoraFusion(textEncoder, weights);
     }
@@ -166,7 +172,7 @@ public final class SsrPipeline implements SubjectGenerator {
             AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
             SchedulerConfig sched = schedulerConfig(folder);
             return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched,
-                    folder.schedulerConfig(), textEncoder, vision);
+                    folder.schedulerConfig(), textEncoder, vision, sd == null ? folder.unet().resolve("config.json") : null);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
@@ -232,6 +238,7 @@ public final class SsrPipeline implements SubjectGenerator {
             GenerationRequest fitted = fitToMemory(request, progress);
             fuseLoras(fitted.loras(), progress);
             loadControlNets(fitted.controls(), progress);
+            loadMotionAdapter(fitted.animation(), progress);
             try (NDManager run = weights.newSubManager()) {
                 return generateIn(run, fitted, progress);
             } catch (RuntimeException e) {
@@ -426,6 +433,26 @@ public final class SsrPipeline implements SubjectGenerator {
         }
     }
 
+    /**
+     * Loads the motion adapter {@code animation} names unless it is loaded already, and releases one that the run
+     * does not use. The adapter must fit the UNet ({@link MotionAdapter#load}); a failed load leaves nothing loaded.
+     */
+    private void loadMotionAdapter(Animation animation, ProgressListener progress) {
+        Path wanted = animation == null ? null : animation.motionAdapter();
+        if (motionAdapter != null && !motionAdapter.folder().equals(wanted)) {
+            motionAdapter.close();
+            motionAdapter = null;
+        }
+        if (wanted != null && motionAdapter == null) {
+            progress.stage("Loading motion adapter " + wanted.getFileName());
+            motionAdapter = MotionAdapter.load(wanted, unet.config(), unetConfigFile, weights);
+        }
+        if (animation != null && animation.frames() > motionAdapter.maxFrames()) {
+            throw new IllegalArgumentException(animation.frames() + " frames requested, but the motion adapter " + wanted
+                    + " allows at most " + motionAdapter.maxFrames() + " (motion_max_seq_length)");
+        }
+    }
+
     /** Releases every loaded ControlNet (they are loaded again by the next run that names them). */
     public void releaseControlNets() {
         synchronized (lock) {
@@ -495,6 +522,7 @@ public final class SsrPipeline implements SubjectGenerator {
 
             NDArray allNoise = request.initLatents() != null
                     ? run.create(request.initLatents().data(), new Shape(request.initLatents().shape()))
+                    : request.animation() != null ? generator.randn(new Shape(latentShape), run)
                     : generator.randn(new Shape(request.numImages(), latentShape[1], latentShape[2], latentShape[3]), run);
             List<net.imglib2.RandomAccessibleInterval<net.imglib2.type.numeric.ARGBType>> images = new ArrayList<>();
             List<Latents> finals = new ArrayList<>();
@@ -506,6 +534,11 @@ public final class SsrPipeline implements SubjectGenerator {
                 NDArray noise = allNoise.get(k).expandDims(0);
                 NDArray latents = denoise(run, scheduler, noise, context, controls, request, guided, stepNoise, k, progress);
                 finals.add(new Latents(latents.getShape().getShape(), latents.toFloatArray()));
+                if (request.animation() != null) {
+                    images.addAll(decodeFrames(run, latents, request, progress));
+                    latents.close();
+                    continue;
+                }
                 progress.stage("Decoding image " + (k + 1) + " of " + request.numImages());
                 try (NDManager decode = run.newSubManager()) {
                     NDArray z = latents.div(vae.scalingFactor());
@@ -547,16 +580,46 @@ public final class SsrPipeline implements SubjectGenerator {
     private long[] latentShape(GenerationRequest request) {
         int f = vae.spatialScaleFactor();
         long[] shape = {1, unet.config().inChannels(), request.height() / f, request.width() / f};
-        if (shape[2] < 1 || shape[3] < 1) {
+        if (request.animation() != null) {
+            shape = new long[] {1, shape[1], request.animation().frames(), shape[2], shape[3]};
+        }
+        if (shape[shape.length - 2] < 1 || shape[shape.length - 1] < 1) {
             throw new IllegalArgumentException("a " + request.width() + "×" + request.height() + " image is smaller than one latent ("
                     + f + "×" + f + " pixels with these models)");
         }
         if (request.initLatents() != null && !Arrays.equals(request.initLatents().shape(), shape)) {
             throw new IllegalArgumentException("initial latents must have shape " + Arrays.toString(shape) + " for a "
-                    + request.width() + "×" + request.height() + " image with these models, got "
+                    + request.width() + "×" + request.height() + (request.animation() != null ? " clip" : " image")
+                    + " with these models, got "
                     + Arrays.toString(request.initLatents().shape()));
         }
         return shape;
+    }
+
+    /**
+     * The frames of final clip latents [1, C, F, h, w]: {@code latents · (1 / scaling_factor)} (the official video
+     * decoding multiplies by the reciprocal), then each frame decoded alone, so that the VAE's memory is that of one
+     * image whatever the clip's length (the VAE treats every frame independently).
+     */
+    private List<net.imglib2.RandomAccessibleInterval<net.imglib2.type.numeric.ARGBType>> decodeFrames(
+            NDManager run, NDArray latents, GenerationRequest request, ProgressListener progress) {
+        List<net.imglib2.RandomAccessibleInterval<net.imglib2.type.numeric.ARGBType>> frames = new ArrayList<>();
+        int count = (int) latents.getShape().get(2);
+        boolean tiled = request.vaeTiling().tiles(request.width(), request.height());
+        for (int k = 0; k < count; k++) {
+            if (progress.isCancelled()) {
+                throw new CancelledException();
+            }
+            progress.stage("Decoding frame " + (k + 1) + " of " + count);
+            try (NDManager decode = run.newSubManager()) {
+                NDArray z = latents.get(new ai.djl.ndarray.index.NDIndex(":, :, {}", k)).mul(1f / vae.scalingFactor());
+                z.attach(decode);
+                NDArray decoded = tiled ? vae.decodeTiled(z, VaeTiling.tileSize(vae)) : vae.decode(z);
+                decoded.attach(decode);
+                frames.add(ImageConversion.toRgb(decoded));
+            }
+        }
+        return frames;
     }
 
     /** A control of the request with its loaded network and its prepared image ({@code controlnet_cond}). */
@@ -589,7 +652,8 @@ public final class SsrPipeline implements SubjectGenerator {
         float[] timesteps = scheduler.timesteps();
         NDArray latents = noise.mul(scheduler.initNoiseSigma());
         int total = timesteps.length;
-        progress.stage("Denoising image " + (imageIndex + 1) + " of " + request.numImages());
+        progress.stage(request.animation() != null ? "Denoising " + request.animation().frames() + " frames"
+                : "Denoising image " + (imageIndex + 1) + " of " + request.numImages());
         try (DeepFeatureCache cache = request.cacheInterval() > 1 ? new DeepFeatureCache(request.cacheInterval(), run) : null) {
             for (int i = 0; i < total; i++) {
                 if (progress.isCancelled()) {
@@ -617,7 +681,9 @@ public final class SsrPipeline implements SubjectGenerator {
             scaled.attach(step);
             boolean reusing = cache != null && cache.startStep(i);
             ControlResiduals residuals = reusing ? null : controlResiduals(controls, scaled, timesteps[i], context, i, total);
-            NDArray eps = unet.forward(scaled, timesteps[i], context, residuals, cache, null);
+            NDArray eps = request.animation() != null
+                    ? unet.forwardVideo(scaled, timesteps[i], context, motionAdapter, null)
+                    : unet.forward(scaled, timesteps[i], context, residuals, cache, null);
             eps.attach(step);
             NDArray guidedEps;
             if (guided) {
@@ -672,6 +738,11 @@ public final class SsrPipeline implements SubjectGenerator {
         if (r.cacheInterval() > 1) {
             p.put("cache_interval", Integer.toString(r.cacheInterval()));
         }
+        if (r.animation() != null) {
+            p.put("frames", Integer.toString(r.animation().frames()));
+            p.put("frame_interval", fmt(r.animation().frameInterval()));
+            p.put("motion_adapter", r.animation().motionAdapter().toString());
+        }
         p.put("vae_tiling", r.vaeTiling().toString());
         if (r.vaeTiling().tiles(r.width(), r.height())) {
             p.put("vae_tile_size", Integer.toString(VaeTiling.tileSize(vae)));
@@ -701,6 +772,10 @@ public final class SsrPipeline implements SubjectGenerator {
                 subjects.clearCache();
                 controlNets.values().forEach(ControlNetModel::close);
                 controlNets.clear();
+                if (motionAdapter != null) {
+                    motionAdapter.close();
+                    motionAdapter = null;
+                }
                 weights.close();
             }
         }

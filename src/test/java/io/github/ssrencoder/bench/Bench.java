@@ -126,6 +126,9 @@ public final class Bench {
                 figure("aligner", () -> aligner(models));
             }
         }
+        if (opt.only().contains("animate")) {
+            figure("AnimateDiff UNet steps", () -> new BenchAnimate(opt, report, device).run());
+        }
         figure("matmul peak at the end", () -> matmulPeak(false));
         report.put("load_average_end", loadAverage());
         if (opt.json() != null) {
@@ -703,7 +706,7 @@ public final class Bench {
         manager.getEngine().setRandomSeed(Long.hashCode(opt.seed()));
     }
 
-    private static int alignerScales() {
+    static int alignerScales() {
         int n = 0;
         while (Manifest.read("ssr_aligner.json").tensors().containsKey("aligner.processor.to_v." + n + ".weight")) {
             n++;
@@ -717,11 +720,11 @@ public final class Bench {
         return grid * grid + 1;
     }
 
-    private static int vaeScaleFactor() {
+    static int vaeScaleFactor() {
         return 1 << (Manifest.read("sd15_vae.json").config().getAsJsonArray("block_out_channels").size() - 1);
     }
 
-    private static void requireFinite(String what, NDArray a) {
+    static void requireFinite(String what, NDArray a) {
         if (!Float.isFinite(a.sum().getFloat())) {
             throw new IllegalStateException(what + " is not finite (random weights out of range?)");
         }

@@ -6,6 +6,7 @@ import ij.Macro;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.plugin.PlugIn;
+import io.github.ssrencoder.imagej.ClipInput;
 import io.github.ssrencoder.imagej.ControlInput;
 import io.github.ssrencoder.imagej.Framing;
 import io.github.ssrencoder.imagej.GenerationParameters;
@@ -19,6 +20,7 @@ import io.github.ssrencoder.imagej.SubjectQueries;
 import io.github.ssrencoder.imagej.UserMessages;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.EngineRuntime.DeviceChoice;
+import io.github.ssrencoder.pipeline.Animation;
 import io.github.ssrencoder.pipeline.GenerationRequest;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -63,7 +65,7 @@ public class SsrIj1Plugin implements PlugIn {
             return switch (command) {
                 case "generate" -> SsrRuns.generateFromSubject(service, current, o.string("query", ""),
                         o.flag("use_roi"), o.number("mask_weight", 1.0), o.string("framing", Framing.CENTER_CROP),
-                        o.string("models", ""), parameters(o), control(o), progress);
+                        o.string("models", ""), parameters(o), control(o), clip(o), progress);
                 case "multi" -> multi(o, service, current, progress);
                 case "attention" -> SsrRuns.showAttention(service, current, o.string("query", ""), o.flag("use_roi"),
                         o.number("mask_weight", 1.0), o.string("framing", Framing.CENTER_CROP), o.string("models", ""),
@@ -91,6 +93,12 @@ public class SsrIj1Plugin implements PlugIn {
                 o.integer("steps", GenerationRequest.DEFAULT_STEPS), o.string("scheduler", GenerationRequest.DEFAULT_SCHEDULER),
                 o.integer("width", GenerationRequest.DEFAULT_SIZE), o.integer("height", GenerationRequest.DEFAULT_SIZE),
                 o.whole("seed", -1), o.integer("images", 1), o.string("lora", ""), o.integer("cache_interval", 1));
+    }
+
+    /** The clip of {@code frames=… motion_adapter=[folder] frame_interval=…}, or {@code null} for images ({@code frames=0}). */
+    public static ClipInput clip(MacroOptions o) {
+        return ClipInput.of(o.integer("frames", 0), o.string("motion_adapter", ""),
+                o.number("frame_interval", Animation.DEFAULT_FRAME_INTERVAL));
     }
 
     /**
@@ -131,7 +139,9 @@ public class SsrIj1Plugin implements PlugIn {
             throw new IllegalArgumentException("EMA weights need a checkpoint file: set checkpoint=[…] or leave ema off");
         }
         Path root = ModelsFolderCheck.validate(Path.of(models.trim()), file);
-        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch, file, ema));
+        String adapter = o.string("motion_adapter", old.motionAdapter() == null ? "" : old.motionAdapter().toString());
+        Path motion = adapter.isBlank() ? null : ClipInput.checkAdapterFolder(Path.of(adapter.trim()));
+        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch, file, ema, motion));
         IJ.log("SSR-Encoder: models folder " + root + ", libtorch " + (torch == null ? "bundled" : torch)
                 + (file == null ? "" : ", checkpoint " + file + (ema ? " (EMA weights)" : "")));
         EngineRuntime.restartNote(torch).ifPresent(IJ::log);
@@ -213,6 +223,11 @@ public class SsrIj1Plugin implements PlugIn {
                     gd.addNumericField("control_scale", 1, 2);
                     gd.addNumericField("control_start", 0, 2);
                     gd.addNumericField("control_end", 1, 2);
+                    if (command.equals("generate")) {
+                        gd.addNumericField("frames", 0, 0);
+                        gd.addStringField("motion_adapter", "", 40);
+                        gd.addNumericField("frame_interval", Animation.DEFAULT_FRAME_INTERVAL, 3);
+                    }
                 }
                 gd.addCheckbox("use_roi", true);
                 gd.addNumericField("mask_weight", 1, 2);
@@ -249,6 +264,11 @@ public class SsrIj1Plugin implements PlugIn {
                     for (String key : List.of("control_scale", "control_start", "control_end")) {
                         values.put(key, Double.toString(gd.getNextNumber()));
                     }
+                    if (command.equals("generate")) {
+                        values.put("frames", Long.toString(Math.round(gd.getNextNumber())));
+                        values.put("motion_adapter", gd.getNextString());
+                        values.put("frame_interval", Double.toString(gd.getNextNumber()));
+                    }
                 }
                 values.put("use_roi", Boolean.toString(gd.getNextBoolean()));
                 values.put("mask_weight", Double.toString(gd.getNextNumber()));
@@ -271,6 +291,7 @@ public class SsrIj1Plugin implements PlugIn {
                 gd.addFileField("checkpoint", stored.checkpoint() == null ? "" : stored.checkpoint().toString(), 40);
                 gd.addCheckbox("ema", stored.ema());
                 gd.addMessage("checkpoint: a single-file SD1.x model (.safetensors/.ckpt) replacing sd/'s weights; empty = sd/");
+                gd.addDirectoryField("motion_adapter", stored.motionAdapter() == null ? "" : stored.motionAdapter().toString(), 40);
                 gd.showDialog();
                 if (gd.wasCanceled()) {
                     return null;
@@ -281,6 +302,7 @@ public class SsrIj1Plugin implements PlugIn {
                 values.put("libtorch", gd.getNextString());
                 values.put("checkpoint", gd.getNextString());
                 values.put("ema", Boolean.toString(gd.getNextBoolean()));
+                values.put("motion_adapter", gd.getNextString());
             }
             default -> {
                 return MacroOptions.of(values);
