@@ -76,8 +76,8 @@ public final class TokenToPatchAligner extends Module {
         final ModuleList<Linear> toOut = new ModuleList<>();
 
         Processor(long queryDim, long imageDim, long inner, int scales) {
-            child("to_v", toV);
             child("to_out", toOut);
+            child("to_v", toV);
             for (int i = 0; i < scales; i++) {
                 toV.add(new Linear(imageDim, inner, false));
                 toOut.add(new Linear(inner, queryDim, false));

@@ -168,7 +168,8 @@ public final class Attention extends Module {
                 });
                 NDArray a = core(q, kv.get(0), kv.get(1), part, "text", fused);
                 NDArray b = core(q, kv.get(2), kv.get(3), part, "subject", fused);
-                out = a.addi(b.muli(extraScale));
+                // the fused kernel's outputs are kept for its backward: no in-place sum while gradients are recorded
+                out = Autograd.recording() ? a.add(b.mul(extraScale)) : a.addi(b.muli(extraScale));
             } else {
                 NDList kv = keysAndValues(context, () -> new NDList(toK.forward(ctx), toV.forward(ctx)));
                 out = core(q, kv.get(0), kv.get(1), part, "text", fused);

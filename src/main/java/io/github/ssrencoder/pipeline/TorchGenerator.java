@@ -66,6 +66,26 @@ public final class TorchGenerator {
         return out;
     }
 
+    /**
+     * One uniform float32 value in [0, 1), as {@code torch.rand(1, generator=g, dtype=torch.float32)} draws it:
+     * the low 24 bits of one 32-bit draw, divided by 2^24.
+     */
+    public float rand() {
+        return uniformFloat();
+    }
+
+    /**
+     * One integer in [0, high), as {@code torch.randint(high, (1,), generator=g)} draws it for high below 2^32:
+     * one 32-bit draw modulo {@code high}. Successive elements of {@code torch.randint(0, high, (n,))} are
+     * successive calls.
+     */
+    public long randint(long high) {
+        if (high < 1 || high > 0xffffffffL) {
+            throw new IllegalArgumentException("randint bound must be in [1, 2^32), got " + high);
+        }
+        return (nextInt() & 0xffffffffL) % high;
+    }
+
     /** {@link #randn(long...)} as a float32 NDArray in {@code manager}. */
     public NDArray randn(Shape shape, NDManager manager) {
         return manager.create(randn(shape.getShape()), shape);

@@ -1,0 +1,52 @@
+package io.github.ssrencoder.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.training.GradientCollector;
+
+/**
+ * Gradient recording for training. Inference never records: the engine starts with PyTorch's grad mode
+ * off. While a {@link Recording} is open on a thread, operations on arrays that require gradients are
+ * recorded by PyTorch's autograd, and the network blocks avoid the operators that autograd cannot
+ * differentiate (the prepacked oneDNN linear and convolution kernels) and in-place updates of values that
+ * backward needs. Networks run outside a recording (frozen encoders) keep the fast inference paths.
+ */
+public final class Autograd {
+
+    private static final ThreadLocal<Boolean> RECORDING = ThreadLocal.withInitial(() -> Boolean.FALSE);
+
+    private Autograd() {
+    }
+
+    /** Whether this thread records gradients. */
+    public static boolean recording() {
+        return RECORDING.get();
+    }
+
+    /** Starts recording on this thread until the returned recording is closed. */
+    public static Recording record() {
+        return new Recording(EngineRuntime.engine().newGradientCollector());
+    }
+
+    /** An open gradient recording; {@link #backward} accumulates gradients into the arrays that require them. */
+    public static final class Recording implements AutoCloseable {
+        private final GradientCollector collector;
+        private final boolean previous;
+
+        private Recording(GradientCollector collector) {
+            this.collector = collector;
+            this.previous = RECORDING.get();
+            RECORDING.set(Boolean.TRUE);
+        }
+
+        /** Back-propagates the scalar {@code loss}; gradients are added to those already held. */
+        public void backward(NDArray loss) {
+            collector.backward(loss);
+        }
+
+        @Override
+        public void close() {
+            RECORDING.set(previous);
+            collector.close();
+        }
+    }
+}

@@ -1,0 +1,129 @@
+package io.github.ssrencoder.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import io.github.ssrencoder.io.SafetensorsFile;
+import io.github.ssrencoder.nn.EngineRuntime;
+import io.github.ssrencoder.testing.Golden;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One and three steps of the official {@code train.py} on tiny-a (golden cases {@code train_step} and
+ * {@code train_3steps}), with the reference's random draws injected. Tolerances, from the golden README's
+ * float32-vs-float64 study: token ids and draws exact; {@code pixel_values} exact (Pillow's integer bilinear
+ * resampling is reproduced); forward tensors abs 2e-5 (VAE side 2e-4); losses abs 1e-5; gradients per tensor
+ * max |Δ| ≤ 5e-5 × that tensor's max |value| (their magnitudes span three orders); parameters after the update
+ * abs 5e-6 (a tenth of the learning rate: AdamW's first step moves a weight by about lr·g/|g|, so weights with
+ * gradients near 1e-8 move by an amount that depends on the gradient's last digits); AdamW moments per tensor
+ * relative 5e-5 (first) and 1e-4 (second).
+ */
+class TrainingGoldenTest {
+
+    static final double FORWARD_ATOL = 2e-5;
+    static final double VAE_ATOL = 2e-4;
+    static final double LOSS_ATOL = 1e-5;
+    static final double GRAD_REL = 5e-5;
+    static final double PARAM_ATOL = 5e-6;
+
+    static TrainingOptions tinyOptions() {
+        return TrainingOptions.TRAIN_PY.withResolution(48);
+    }
+
+    static List<TrainingExample> examples() {
+        return TrainingData.read(Golden.tinyA().resolve("train")).examples();
+    }
+
+    static JsonArray sequence(JsonObject json, int step) {
+        return json.has("draw_sequence") ? json.getAsJsonArray("draw_sequence")
+                : json.getAsJsonObject("draw_sequence_per_step").getAsJsonArray(Integer.toString(step));
+    }
+
+    @Test
+    void seededGeneratorDrawsExactlyWhatTheReferenceDrew() {
+        JsonObject json = Golden.caseJson("train_3steps").getAsJsonObject();
+        TrainingRandom seeded = TrainingRandom.seeded(json.getAsJsonObject("generator").get("seed").getAsLong());
+        try (NDManager m = EngineRuntime.newManager(Device.cpu()); SafetensorsFile t = Golden.caseTensors("train_3steps")) {
+            for (int step = 1; step <= 3; step++) {
+                for (JsonElement e : sequence(json, step)) {
+                    JsonObject o = e.getAsJsonObject();
+                    String kind = o.get("kind").getAsString();
+                    String where = "step " + step + " " + kind;
+                    switch (kind) {
+                        case "flip_u", "caption_drop_u" -> assertEquals(o.get("value").getAsFloat(), seeded.uniform(), where);
+                        case "caption_choice", "tag_choice" -> {
+                            long n = kind.equals("tag_choice") || o.get("example").getAsInt() == 0 ? 2 : 1;
+                            n = o.get("example").getAsInt() == 0 ? 2 : 1;
+                            assertEquals(o.get("value").getAsLong(), seeded.randint(n), where);
+                        }
+                        case "timesteps" -> {
+                            for (JsonElement v : o.get("value").getAsJsonArray()) {
+                                assertEquals(v.getAsLong(), seeded.randint(1000), where);
+                            }
+                        }
+                        default -> assertArrayEquals(t.load("step" + step + ".draw." + kind, m).toFloatArray(),
+                                seeded.randn(2, 4, 6, 6), where);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void oneStepReproducesInputsLossesGradientsAndUpdate() {
+        JsonObject json = Golden.caseJson("train_step").getAsJsonObject();
+        try (NDManager m = EngineRuntime.newManager(Device.cpu()); SafetensorsFile g = Golden.caseTensors("train_step");
+             SsrTrainer trainer = SsrTrainer.load(Golden.tinyA(), null, Device.cpu(), tinyOptions())) {
+            RecordedDraws draws = new RecordedDraws(sequence(json, 1), g, "", m);
+            Map<String, float[]> seen = new HashMap<>();
+            Map<String, NDArray> probed = new HashMap<>();
+            try (TrainingBatch batch = trainer.prepare(examples(), draws, m)) {
+                assertArrayEquals(g.load("prompt_ids", m).toLongArray(), batch.promptIds().toLongArray(), "prompt_ids");
+                assertArrayEquals(g.load("concept_ids", m).toLongArray(), batch.conceptIds().toLongArray(), "concept_ids");
+                Golden.assertClose("pixel_values", g.load("pixel_values", m), batch.pixelValues(), 0);
+                Golden.assertClose("clip_pixel_values", g.load("clip_pixel_values", m), batch.clipPixelValues(), 1e-6);
+                StepResult r = trainer.step(batch, draws, (k, v) -> {
+                    NDArray copy = v.duplicate();
+                    copy.attach(m);
+                    probed.put(k, copy);
+                });
+                assertTrue(draws.exhausted(), "every recorded draw is used");
+                assertEquals(g.load("loss_mse", m).getFloat(), r.lossMse(), LOSS_ATOL, "loss_mse");
+                assertEquals(g.load("loss_reg", m).getFloat(), r.lossReg(), LOSS_ATOL, "loss_reg");
+                assertEquals(g.load("loss", m).getFloat(), r.loss(), LOSS_ATOL, "loss");
+                assertEquals(5e-5, r.lr(), 0);
+            }
+            Golden.assertClose("latents", g.load("latents", m), probed.get("latents"), VAE_ATOL);
+            Golden.assertClose("noisy_latents", g.load("noisy_latents", m), probed.get("noisy_latents"), VAE_ATOL);
+            for (String k : List.of("concepts", "prompts", "image_embeds", "image_prompts", "model_pred", "reg.terms")) {
+                Golden.assertClose(k, g.load(k, m), probed.get(k), FORWARD_ATOL);
+            }
+            for (String name : trainer.trainableParameters().keySet()) {
+                assertRelative("grad." + name, g.load("grad." + name, m), probed.get("grad." + name), GRAD_REL);
+                Golden.assertClose("param_after." + name, g.load("param_after." + name, m),
+                        trainer.trainableParameters().get(name), PARAM_ATOL);
+            }
+            assertEquals(48, trainer.trainableParameters().size());
+            assertEquals(51_072, trainer.trainableCount());
+        }
+    }
+
+    static void assertRelative(String what, NDArray expected, NDArray actual, double rel) {
+        float[] e = expected.toFloatArray();
+        double max = 0;
+        for (float v : e) {
+            max = Math.max(max, Math.abs(v));
+        }
+        Golden.assertClose(what + " (max |value| " + max + ")", expected, actual, rel * max);
+    }
+}
