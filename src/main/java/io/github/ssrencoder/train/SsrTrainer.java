@@ -74,10 +74,10 @@ public final class SsrTrainer implements AutoCloseable {
         this.vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
         this.vae = AutoencoderKL.load(folder.vae(), weights);
         this.unet = UNet2DCondition.load(folder.unet(), weights);
-        this.aligner = TokenToPatchAligner.load(ssrFolder, weights);
-        this.layers = SsrLayers.load(WeightFilesOf.layers(ssrFolder), unet, weights);
         Path config = ssrFolder.resolve("config.json");
         this.ssrConfig = Files.isRegularFile(config) ? config : folder.ssrConfig().orElse(null);
+        this.aligner = TokenToPatchAligner.load(ssrFolder, ssrConfig == null ? config : ssrConfig, weights);
+        this.layers = SsrLayers.load(WeightFilesOf.layers(ssrFolder), unet, weights);
         if (aligner.queryDim() != text.hiddenSize()) {
             throw new IllegalArgumentException("the SSR aligner expects " + aligner.queryDim() + "-wide text embeddings but the "
                     + "text encoder gives " + text.hiddenSize());

@@ -2,6 +2,7 @@ package io.github.ssrencoder.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
@@ -11,12 +12,15 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import io.github.ssrencoder.io.SafetensorsFile;
+import io.github.ssrencoder.io.TorchCheckpoint;
+import java.nio.file.Path;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.testing.Golden;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * One and three steps of the official {@code train.py} on tiny-a (golden cases {@code train_step} and
@@ -115,6 +119,83 @@ class TrainingGoldenTest {
             }
             assertEquals(48, trainer.trainableParameters().size());
             assertEquals(51_072, trainer.trainableCount());
+        }
+    }
+
+    /**
+     * Steps 1 and 2, a checkpoint, a resume that restores the optimizer, then step 3: losses of every step, the
+     * parameters and AdamW moments after step 3, and the written checkpoint against the official
+     * {@code checkpoint-3} (same keys in the same order, shapes, float32, values within the parameter tolerance).
+     */
+    @Test
+    void threeStepsWithResumeReproduceLossesParametersMomentsAndCheckpoint(@TempDir Path tmp) {
+        JsonObject json = Golden.caseJson("train_3steps").getAsJsonObject();
+        JsonObject losses = json.getAsJsonObject("losses_per_step");
+        Path after2 = tmp.resolve("checkpoint-2");
+        Path after3 = tmp.resolve("checkpoint-3");
+        try (NDManager m = EngineRuntime.newManager(Device.cpu()); SafetensorsFile g = Golden.caseTensors("train_3steps")) {
+            try (SsrTrainer trainer = SsrTrainer.load(Golden.tinyA(), null, Device.cpu(), tinyOptions())) {
+                for (int step = 1; step <= 2; step++) {
+                    runStep(trainer, json, g, losses, step, m);
+                }
+                TrainingCheckpoint.write(after2, trainer, new TrainingCheckpoint.Progress(2, 4, 4341));
+            }
+            try (SsrTrainer resumed = SsrTrainer.load(Golden.tinyA(), after2, Device.cpu(), tinyOptions())) {
+                TrainingCheckpoint.restoreOptimizer(after2, resumed);
+                assertEquals(2, resumed.optimizer().step());
+                assertEquals(2, TrainingCheckpoint.progress(after2).step());
+                runStep(resumed, json, g, losses, 3, m);
+                for (String name : resumed.trainableParameters().keySet()) {
+                    Golden.assertClose("param_after." + name, g.load("param_after." + name, m),
+                            resumed.trainableParameters().get(name), PARAM_ATOL);
+                    assertRelative("exp_avg." + name, g.load("exp_avg." + name, m), resumed.optimizer().expAvg(name), 5e-5);
+                    assertRelative("exp_avg_sq." + name, g.load("exp_avg_sq." + name, m), resumed.optimizer().expAvgSq(name), 1e-4);
+                }
+                TrainingCheckpoint.write(after3, resumed, new TrainingCheckpoint.Progress(3, 6, 4341));
+            }
+            for (String file : List.of("pytorch_model.bin", "pytorch_model_1.bin")) {
+                try (TorchCheckpoint ours = TorchCheckpoint.open(after3.resolve(file));
+                     TorchCheckpoint official = TorchCheckpoint.open(Golden.tinyA().resolve("train/checkpoint-3").resolve(file))) {
+                    assertEquals(List.copyOf(official.keys()), List.copyOf(ours.keys()), file + ": keys and their order");
+                    for (String key : official.keys()) {
+                        assertArrayEquals(official.info(key).shape(), ours.info(key).shape(), key);
+                        assertEquals(official.info(key).dtype(), ours.info(key).dtype(), key);
+                        Golden.assertClose(file + " " + key, official.load(key, m), ours.load(key, m), PARAM_ATOL);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The official resume reloads the two weight files only and restarts AdamW: the loss is the same, the update is not. */
+    @Test
+    void officialResumeRestartsTheOptimizer(@TempDir Path tmp) {
+        Path ckpt = Golden.tinyA().resolve("train/checkpoint-3");
+        try (SsrTrainer resumed = SsrTrainer.load(Golden.tinyA(), ckpt, Device.cpu(), tinyOptions());
+             NDManager m = EngineRuntime.newManager(Device.cpu()); SafetensorsFile g = Golden.caseTensors("train_3steps")) {
+            assertEquals(0, resumed.optimizer().step());
+            assertEquals(0, TrainingCheckpoint.progress(ckpt).step());
+            for (String name : resumed.trainableParameters().keySet()) {
+                Golden.assertClose(name, g.load("param_after." + name, m), resumed.trainableParameters().get(name), PARAM_ATOL);
+            }
+            assertThrows(IllegalArgumentException.class, () -> TrainingCheckpoint.restoreOptimizer(ckpt, resumed));
+        }
+    }
+
+    private static void runStep(SsrTrainer trainer, JsonObject json, SafetensorsFile g, JsonObject losses, int step, NDManager m) {
+        String p = "step" + step + ".";
+        RecordedDraws draws = new RecordedDraws(sequence(json, step), g, p, m);
+        try (TrainingBatch batch = trainer.prepare(examples(), draws, m)) {
+            assertArrayEquals(g.load(p + "prompt_ids", m).toLongArray(), batch.promptIds().toLongArray(), p + "prompt_ids");
+            assertArrayEquals(g.load(p + "concept_ids", m).toLongArray(), batch.conceptIds().toLongArray(), p + "concept_ids");
+            Golden.assertClose(p + "pixel_values", g.load(p + "pixel_values", m), batch.pixelValues(), 0);
+            StepResult r = trainer.step(batch, draws);
+            assertTrue(draws.exhausted(), "every recorded draw is used");
+            JsonObject l = losses.getAsJsonObject(Integer.toString(step));
+            assertEquals(l.get("loss_mse").getAsDouble(), r.lossMse(), LOSS_ATOL, p + "loss_mse");
+            assertEquals(l.get("loss_reg").getAsDouble(), r.lossReg(), LOSS_ATOL, p + "loss_reg");
+            assertEquals(l.get("loss").getAsDouble(), r.loss(), LOSS_ATOL, p + "loss");
+            assertEquals(step, r.step());
         }
     }
 
