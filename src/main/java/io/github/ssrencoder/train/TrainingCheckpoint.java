@@ -33,8 +33,18 @@ public final class TrainingCheckpoint {
     /** The progress file. */
     public static final String TRAINING_STATE = "training_state.json";
 
-    /** Progress stored with a checkpoint. */
-    public record Progress(long step, long examplesSeen, long seed) {
+    /**
+     * Progress stored with a checkpoint.
+     *
+     * @param step           training steps taken
+     * @param examplesSeen   examples consumed (the position in the data order)
+     * @param seed           the run's seed
+     * @param generatorState the random generator's state after the step, or null
+     */
+    public record Progress(long step, long examplesSeen, long seed, long[] generatorState) {
+        public Progress(long step, long examplesSeen, long seed) {
+            this(step, examplesSeen, seed, null);
+        }
     }
 
     private TrainingCheckpoint() {
@@ -112,6 +122,13 @@ public final class TrainingCheckpoint {
         json.addProperty("examples_seen", progress.examplesSeen());
         json.addProperty("seed", progress.seed());
         json.addProperty("optimizer_step", opt.step());
+        if (progress.generatorState() != null) {
+            com.google.gson.JsonArray g = new com.google.gson.JsonArray();
+            for (long v : progress.generatorState()) {
+                g.add(v);
+            }
+            json.add("generator_state", g);
+        }
         byte[] text = (json + "\n").getBytes(StandardCharsets.UTF_8);
         AtomicFiles.write(dir.resolve(TRAINING_STATE), out -> out.write(text));
     }
@@ -132,8 +149,16 @@ public final class TrainingCheckpoint {
             return new Progress(0, 0, 0);
         }
         JsonObject o = JsonFiles.readObject(file);
+        long[] generator = null;
+        if (o.has("generator_state") && o.get("generator_state").isJsonArray()) {
+            com.google.gson.JsonArray a = o.getAsJsonArray("generator_state");
+            generator = new long[a.size()];
+            for (int i = 0; i < generator.length; i++) {
+                generator[i] = a.get(i).getAsLong();
+            }
+        }
         return new Progress(JsonFiles.getInt(file, o, "step", 0), o.has("examples_seen") ? o.get("examples_seen").getAsLong() : 0,
-                o.has("seed") ? o.get("seed").getAsLong() : 0);
+                o.has("seed") ? o.get("seed").getAsLong() : 0, generator);
     }
 
     /** Restores {@code trainer}'s AdamW moments and step count from {@code dir}. */

@@ -19,23 +19,41 @@ public interface TrainingRandom {
     float[] randn(long... shape);
 
     /** Draws from {@code torch.Generator("cpu").manual_seed(seed)}, value for value. */
-    static TrainingRandom seeded(long seed) {
-        TorchGenerator g = new TorchGenerator(seed);
-        return new TrainingRandom() {
-            @Override
-            public float uniform() {
-                return g.rand();
-            }
+    static Seeded seeded(long seed) {
+        return new Seeded(new TorchGenerator(seed));
+    }
 
-            @Override
-            public long randint(long high) {
-                return g.randint(high);
-            }
+    /** The draws of a seeded torch generator; its state can be saved with a checkpoint and restored. */
+    final class Seeded implements TrainingRandom {
+        private final TorchGenerator g;
 
-            @Override
-            public float[] randn(long... shape) {
-                return g.randn(shape);
-            }
-        };
+        private Seeded(TorchGenerator g) {
+            this.g = g;
+        }
+
+        @Override
+        public float uniform() {
+            return g.rand();
+        }
+
+        @Override
+        public long randint(long high) {
+            return g.randint(high);
+        }
+
+        @Override
+        public float[] randn(long... shape) {
+            return g.randn(shape);
+        }
+
+        /** The generator state. */
+        public long[] state() {
+            return g.state();
+        }
+
+        /** Continues from a saved state. */
+        public void restore(long[] state) {
+            g.restore(state);
+        }
     }
 }
