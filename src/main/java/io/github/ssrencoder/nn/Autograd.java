@@ -1,6 +1,7 @@
 package io.github.ssrencoder.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 
 /**
@@ -24,17 +25,36 @@ public final class Autograd {
 
     /** Starts recording on this thread until the returned recording is closed. */
     public static Recording record() {
-        return new Recording(EngineRuntime.engine().newGradientCollector());
+        EngineRuntime.engine();
+        boolean gradMode = JniUtils.isGradMode();
+        return new Recording(EngineRuntime.engine().newGradientCollector(), gradMode);
+    }
+
+    /**
+     * Runs {@code body} with PyTorch's grad mode off (it is per thread, and on by default in threads other than
+     * the one that started the engine), e.g. an optimizer's in-place update of parameters that require gradients.
+     */
+    public static void withoutGradients(Runnable body) {
+        EngineRuntime.engine();
+        boolean gradMode = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        try {
+            body.run();
+        } finally {
+            JniUtils.setGradMode(gradMode);
+        }
     }
 
     /** An open gradient recording; {@link #backward} accumulates gradients into the arrays that require them. */
     public static final class Recording implements AutoCloseable {
         private final GradientCollector collector;
         private final boolean previous;
+        private final boolean previousGradMode;
 
-        private Recording(GradientCollector collector) {
+        private Recording(GradientCollector collector, boolean previousGradMode) {
             this.collector = collector;
             this.previous = RECORDING.get();
+            this.previousGradMode = previousGradMode;
             RECORDING.set(Boolean.TRUE);
         }
 
@@ -47,6 +67,7 @@ public final class Autograd {
         public void close() {
             RECORDING.set(previous);
             collector.close();
+            JniUtils.setGradMode(previousGradMode);
         }
     }
 }

@@ -299,10 +299,10 @@ public final class SsrTrainer implements AutoCloseable {
                 grads.put(e.getKey(), g);
                 probe.accept("grad." + e.getKey(), g);
             }
-            optimizer.update(grads, lr);
-            for (NDArray g : grads.values()) {
-                g.subi(g);
-            }
+            Autograd.withoutGradients(() -> {
+                optimizer.update(grads, lr);
+                grads.values().forEach(g -> g.subi(g));
+            });
             return new StepResult(optimizer.step(), losses[0], losses[1], losses[2], lr, (System.nanoTime() - start) / 1e9);
         }
     }
