@@ -167,6 +167,45 @@ class TrainingGoldenTest {
         }
     }
 
+    /**
+     * The named fix {@code regTextTokensOnly}: L_reg averages 1 − cos over the query's tokens up to its end-of-text
+     * token only; the expected value is computed from the reference's own cosines ({@code reg.cosine}); L_LDM is the
+     * official one.
+     */
+    @Test
+    void regularisationOverRealTokensAveragesTheReferenceCosinesThere() {
+        JsonObject json = Golden.caseJson("train_step").getAsJsonObject();
+        TrainingOptions options = new TrainingOptions(48, 0.1, 0.8, AdamW.Settings.TRAIN_PY, true, true, false);
+        try (NDManager m = EngineRuntime.newManager(Device.cpu()); SafetensorsFile g = Golden.caseTensors("train_step");
+             SsrTrainer trainer = SsrTrainer.load(Golden.tinyA(), null, Device.cpu(), options)) {
+            RecordedDraws draws = new RecordedDraws(sequence(json, 1), g, "", m);
+            float[] cos = g.load("reg.cosine", m).toFloatArray();
+            long[] ids = g.load("concept_ids", m).toLongArray();
+            int len = 77;
+            int batch = ids.length / len;
+            double expected = 0;
+            for (int n = 0; n < cos.length / (batch * len); n++) {
+                double sum = 0;
+                int count = 0;
+                for (int b = 0; b < batch; b++) {
+                    boolean ended = false;
+                    for (int j = 0; j < len && !ended; j++) {
+                        sum += 1 - cos[(n * batch + b) * len + j];
+                        count++;
+                        ended = ids[b * len + j] == 49407;
+                    }
+                }
+                expected += sum / count;
+            }
+            try (TrainingBatch b = trainer.prepare(examples(), draws, m)) {
+                StepResult r = trainer.step(b, draws);
+                assertEquals(g.load("loss_mse", m).getFloat(), r.lossMse(), LOSS_ATOL);
+                assertEquals(expected, r.lossReg(), LOSS_ATOL);
+                assertEquals(r.lossMse() + 0.1 * r.lossReg(), r.loss(), LOSS_ATOL);
+            }
+        }
+    }
+
     /** The official resume reloads the two weight files only and restarts AdamW: the loss is the same, the update is not. */
     @Test
     void officialResumeRestartsTheOptimizer(@TempDir Path tmp) {
