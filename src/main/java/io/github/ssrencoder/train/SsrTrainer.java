@@ -150,6 +150,15 @@ public final class SsrTrainer implements AutoCloseable {
         return java.util.Collections.unmodifiableMap(trainable);
     }
 
+    /** Every frozen weight array (text and image encoders, VAE, UNet), for checks that they take no gradient. */
+    List<NDArray> frozenParameters() {
+        List<NDArray> out = new ArrayList<>();
+        for (io.github.ssrencoder.nn.Module module : List.of(text, vision, vae, unet)) {
+            module.namedParameters().values().forEach(p -> out.add(p.get()));
+        }
+        return out;
+    }
+
     /** The number of trainable weights. */
     public long trainableCount() {
         return trainable.values().stream().mapToLong(NDArray::size).sum();

@@ -118,6 +118,10 @@ class TrainingGoldenTest {
                         trainer.trainableParameters().get(name), PARAM_ATOL);
             }
             assertEquals(48, trainer.trainableParameters().size());
+            for (NDArray frozen : trainer.frozenParameters()) {
+                assertTrue(!frozen.hasGradient() && !ai.djl.pytorch.jni.JniUtils.requiresGrad((ai.djl.pytorch.engine.PtNDArray) frozen),
+                        "a frozen weight requires a gradient");
+            }
             assertEquals(51_072, trainer.trainableCount());
         }
     }
