@@ -151,7 +151,9 @@ public final class Attention extends Module {
             } else if (groupNorm != null) {
                 h = groupNorm.forward(h.transpose(0, 2, 1)).transpose(0, 2, 1);
             }
-            boolean fused = listener == null && TorchKernels.on(x.getDevice());
+            // While gradients are recorded the composed attention is used: the backward of libtorch 2.7.1's fused CPU
+            // flash attention was seen to give sporadic NaN gradients.
+            boolean fused = listener == null && !Autograd.recording() && TorchKernels.on(x.getDevice());
             NDArray q = toQ.forward(h);
             NDArray ctx = context == null ? h : context;
             NDArray out;
