@@ -53,6 +53,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--prediction-target", description = "Use the scheduler's prediction_type for the L_LDM target "
             + "(v-prediction models); train.py always uses the noise.")
     boolean predictionTarget;
+    @Option(names = "--gradient-checkpointing", description = "Recompute the UNet block by block in the backward pass "
+            + "instead of keeping all its activations: less memory, about one more UNet forward per step, same gradients.")
+    boolean gradientCheckpointing;
     @Option(names = "--resume", description = "Checkpoint folder to continue from (weights, optimizer, data position, random state).")
     Path resume;
     @Option(names = "--restart-optimizer", description = "With --resume: load only the two weight files and restart AdamW "
@@ -80,7 +83,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingOptions options = new TrainingOptions(resolution, reg, captionDropout,
                 new AdamW.Settings(lr, AdamW.Settings.TRAIN_PY.beta1(), AdamW.Settings.TRAIN_PY.beta2(), weightDecay,
                         AdamW.Settings.TRAIN_PY.eps()),
-                !noDecayNorms, regTextTokensOnly, predictionTarget);
+                !noDecayNorms, regTextTokensOnly, predictionTarget, gradientCheckpointing);
         EngineRuntime.configureOffline(threads);
         System.setProperty(EngineRuntime.PRECISION_PROPERTY, "float32");
         Device dev = EngineRuntime.device(EngineRuntime.DeviceChoice.parse(device));

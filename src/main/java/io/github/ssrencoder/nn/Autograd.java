@@ -45,6 +45,36 @@ public final class Autograd {
         }
     }
 
+    /**
+     * Runs {@code body} as part of a recording but without building a graph: the network blocks choose the same
+     * (differentiable) operators as while recording, so a later recomputation under recording gives the same values
+     * (gradient checkpointing's first pass).
+     */
+    public static <T> T withoutGraph(java.util.function.Supplier<T> body) {
+        boolean gradMode = JniUtils.isGradMode();
+        boolean previous = RECORDING.get();
+        JniUtils.setGradMode(false);
+        RECORDING.set(Boolean.TRUE);
+        try {
+            return body.get();
+        } finally {
+            RECORDING.set(previous);
+            JniUtils.setGradMode(gradMode);
+        }
+    }
+
+    /** A detached copy of {@code x} that requires a gradient: the input of a recomputed segment. */
+    public static NDArray leaf(NDArray x) {
+        NDArray a = x.stopGradient().duplicate();
+        a.setRequiresGradient(true);
+        return a;
+    }
+
+    /** Back-propagates {@code grad} (shaped like {@code output}) from {@code output}; gradients add up. */
+    public static void backward(NDArray output, NDArray grad) {
+        JniUtils.backward((ai.djl.pytorch.engine.PtNDArray) output, (ai.djl.pytorch.engine.PtNDArray) grad, false, false);
+    }
+
     /** An open gradient recording; {@link #backward} accumulates gradients into the arrays that require them. */
     public static final class Recording implements AutoCloseable {
         private final GradientCollector collector;

@@ -285,9 +285,16 @@ public final class SsrTrainer implements AutoCloseable {
                 probe.accept("image_prompts", subject);
                 NDArray context = prompts.concat(subject, 1);
                 NDList preds = new NDList();
+                List<UNet2DCondition.Checkpointed> passes = new ArrayList<>();
                 for (int i = 0; i < b; i++) {
                     NDIndex row = new NDIndex("{}:{}", i, i + 1);
-                    preds.add(unet.forward(noisy.get(row), t[i], context.get(row)));
+                    if (options.gradientCheckpointing()) {
+                        UNet2DCondition.Checkpointed pass = unet.forwardCheckpointed(noisy.get(row), t[i], context.get(row));
+                        passes.add(pass);
+                        preds.add(pass.output());
+                    } else {
+                        preds.add(unet.forward(noisy.get(row), t[i], context.get(row)));
+                    }
                 }
                 NDArray pred = preds.size() == 1 ? preds.get(0) : NDArrays.concat(preds, 0);
                 probe.accept("model_pred", pred);
@@ -300,7 +307,19 @@ public final class SsrTrainer implements AutoCloseable {
                 if (!Float.isFinite(losses[2])) {
                     throw new IllegalStateException("the training loss is not finite (" + losses[2] + "); lower the learning rate");
                 }
-                rec.backward(loss);
+                if (passes.isEmpty()) {
+                    rec.backward(loss);
+                } else {
+                    // dL_LDM/dpred of the mean squared error, back through the UNet block by block, then on into the
+                    // aligner together with L_reg through the encoder states' gradient
+                    NDArray gradPred = pred.sub(target).mul(2f / pred.size());
+                    NDList contextGrads = new NDList();
+                    for (int i = 0; i < b; i++) {
+                        contextGrads.add(passes.get(i).backward(gradPred.get(new NDIndex("{}:{}", i, i + 1))));
+                    }
+                    NDArray contextGrad = contextGrads.size() == 1 ? contextGrads.get(0) : NDArrays.concat(contextGrads, 0);
+                    rec.backward(lossReg.mul((float) options.reg()).add(context.mul(contextGrad).sum()));
+                }
             }
             for (Map.Entry<String, NDArray> e : trainable.entrySet()) {
                 NDArray g = e.getValue().getGradient();

@@ -15,12 +15,22 @@ package io.github.ssrencoder.train;
  *                          positions including the padding (still summed over the scales)
  * @param predictionTarget  the L_LDM target follows the scheduler's {@code prediction_type} (v-prediction models);
  *                          train.py always uses the noise
+ * @param gradientCheckpointing recompute the UNet block by block during back-propagation instead of keeping all its
+ *                          activations (less memory, about one more UNet forward per step; same gradients)
  */
 public record TrainingOptions(int resolution, double reg, double captionDropout, AdamW.Settings optimizer,
-                              boolean decayNorms, boolean regTextTokensOnly, boolean predictionTarget) {
+                              boolean decayNorms, boolean regTextTokensOnly, boolean predictionTarget,
+                              boolean gradientCheckpointing) {
 
     /** The official defaults. */
-    public static final TrainingOptions TRAIN_PY = new TrainingOptions(512, 0.1, 0.8, AdamW.Settings.TRAIN_PY, true, false, false);
+    public static final TrainingOptions TRAIN_PY = new TrainingOptions(512, 0.1, 0.8, AdamW.Settings.TRAIN_PY, true, false, false,
+            false);
+
+    /** Options without gradient checkpointing. */
+    public TrainingOptions(int resolution, double reg, double captionDropout, AdamW.Settings optimizer, boolean decayNorms,
+                           boolean regTextTokensOnly, boolean predictionTarget) {
+        this(resolution, reg, captionDropout, optimizer, decayNorms, regTextTokensOnly, predictionTarget, false);
+    }
 
     public TrainingOptions {
         if (resolution < 8 || resolution % 8 != 0) {
@@ -35,10 +45,16 @@ public record TrainingOptions(int resolution, double reg, double captionDropout,
     }
 
     public TrainingOptions withResolution(int r) {
-        return new TrainingOptions(r, reg, captionDropout, optimizer, decayNorms, regTextTokensOnly, predictionTarget);
+        return new TrainingOptions(r, reg, captionDropout, optimizer, decayNorms, regTextTokensOnly, predictionTarget,
+                gradientCheckpointing);
     }
 
     public TrainingOptions withOptimizer(AdamW.Settings o) {
-        return new TrainingOptions(resolution, reg, captionDropout, o, decayNorms, regTextTokensOnly, predictionTarget);
+        return new TrainingOptions(resolution, reg, captionDropout, o, decayNorms, regTextTokensOnly, predictionTarget,
+                gradientCheckpointing);
+    }
+
+    public TrainingOptions withGradientCheckpointing(boolean on) {
+        return new TrainingOptions(resolution, reg, captionDropout, optimizer, decayNorms, regTextTokensOnly, predictionTarget, on);
     }
 }

@@ -21,7 +21,8 @@ import java.util.Locale;
 /**
  * Seconds per training step (batch 1, the official defaults) of the full-size SSR-Encoder on random weights at
  * the resolutions given (default 256), one warm-up step then {@code repeats} timed ones, with the process's peak
- * resident memory. Not a test: {@code java … BenchTraining [--work DIR] [--repeats N] [--threads N] [RES …]}.
+ * resident memory, without and with gradient checkpointing. Not a test:
+ * {@code java … BenchTraining [--work DIR] [--repeats N] [--threads N] [RES …]}.
  */
 public final class BenchTraining {
 
@@ -64,23 +65,32 @@ public final class BenchTraining {
         System.out.println("CPU: " + cpu() + ", threads " + (threads == 0 ? "default" : threads) + ", libtorch "
                 + EngineRuntime.bundledVersion());
         for (int size : sizes) {
-            ProcMemory.resetPeak();
-            try (SsrTrainer trainer = SsrTrainer.load(models.root(), null, Device.cpu(), TrainingOptions.TRAIN_PY.withResolution(size))) {
-                TrainingRandom random = TrainingRandom.seeded(1);
-                double total = 0;
-                for (int i = 0; i <= repeats; i++) {
-                    StepResult r;
-                    try (NDManager m = EngineRuntime.newManager(Device.cpu()); TrainingBatch b = trainer.prepare(batch, random, m)) {
-                        r = trainer.step(b, random);
-                    }
-                    System.out.printf(Locale.ROOT, "  %d²: step %d %.1f s (loss %.4f)%n", size, i, r.seconds(), r.loss());
-                    if (i > 0) {
-                        total += r.seconds();
-                    }
-                }
-                System.out.printf(Locale.ROOT, "training step %d² (batch 1, %,d trainable weights): %.1f s/step, peak RSS %.0f MiB%n",
-                        size, trainer.trainableCount(), total / repeats, ProcMemory.peakMiB());
+            for (boolean checkpointing : new boolean[] {false, true}) {
+                time(models, batch, size, checkpointing, repeats);
             }
+        }
+    }
+
+    private static void time(BenchModels models, List<TrainingExample> batch, int size, boolean checkpointing, int repeats) {
+        ProcMemory.releaseFreedMemory();
+        ProcMemory.resetPeak();
+        TrainingOptions options = TrainingOptions.TRAIN_PY.withResolution(size).withGradientCheckpointing(checkpointing);
+        try (SsrTrainer trainer = SsrTrainer.load(models.root(), null, Device.cpu(), options)) {
+            TrainingRandom random = TrainingRandom.seeded(1);
+            double total = 0;
+            for (int i = 0; i <= repeats; i++) {
+                StepResult r;
+                try (NDManager m = EngineRuntime.newManager(Device.cpu()); TrainingBatch b = trainer.prepare(batch, random, m)) {
+                    r = trainer.step(b, random);
+                }
+                System.out.printf(Locale.ROOT, "  %d²: step %d %.1f s (loss %.4f)%n", size, i, r.seconds(), r.loss());
+                if (i > 0) {
+                    total += r.seconds();
+                }
+            }
+            System.out.printf(Locale.ROOT, "training step %d²%s (batch 1, %,d trainable weights): %.1f s/step, peak RSS %.0f MiB%n",
+                    size, checkpointing ? " with gradient checkpointing" : "", trainer.trainableCount(), total / repeats,
+                    ProcMemory.peakMiB());
         }
     }
 

@@ -242,6 +242,31 @@ class TrainingGoldenTest {
         }
     }
 
+    /** Gradient checkpointing (the UNet recomputed block by block in the backward pass) gives the official step too. */
+    @Test
+    void gradientCheckpointingGivesTheSameGradientsAndUpdate() {
+        JsonObject json = Golden.caseJson("train_step").getAsJsonObject();
+        try (NDManager m = EngineRuntime.newManager(Device.cpu()); SafetensorsFile g = Golden.caseTensors("train_step");
+             SsrTrainer trainer = SsrTrainer.load(Golden.tinyA(), null, Device.cpu(), tinyOptions().withGradientCheckpointing(true))) {
+            RecordedDraws draws = new RecordedDraws(sequence(json, 1), g, "", m);
+            Map<String, NDArray> probed = new HashMap<>();
+            try (TrainingBatch batch = trainer.prepare(examples(), draws, m)) {
+                StepResult r = trainer.step(batch, draws, (k, v) -> {
+                    NDArray copy = v.duplicate();
+                    copy.attach(m);
+                    probed.put(k, copy);
+                });
+                assertEquals(g.load("loss", m).getFloat(), r.loss(), LOSS_ATOL, "loss");
+            }
+            Golden.assertClose("model_pred", g.load("model_pred", m), probed.get("model_pred"), FORWARD_ATOL);
+            for (String name : trainer.trainableParameters().keySet()) {
+                assertRelative("grad." + name, g.load("grad." + name, m), probed.get("grad." + name), GRAD_REL);
+                Golden.assertClose("param_after." + name, g.load("param_after." + name, m),
+                        trainer.trainableParameters().get(name), PARAM_ATOL);
+            }
+        }
+    }
+
     static void assertRelative(String what, NDArray expected, NDArray actual, double rel) {
         float[] e = expected.toFloatArray();
         double max = 0;
