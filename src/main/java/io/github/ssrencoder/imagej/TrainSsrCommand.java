@@ -48,6 +48,9 @@ public class TrainSsrCommand extends SsrCommand {
     @Parameter(label = "Show the loss plot")
     private boolean plot = true;
 
+    @Parameter(label = "Gradient checkpointing (less memory, slower)")
+    private boolean gradient_checkpointing;
+
     @Parameter(label = "Models folder (empty = Settings)", required = false, persist = false)
     private String models = "";
 
@@ -59,7 +62,7 @@ public class TrainSsrCommand extends SsrCommand {
         Path resumed = resume == null || resume.getPath().isBlank() ? null : resume.toPath();
         TrainingRuns.Request r = new TrainingRuns.Request(data == null ? null : data.toPath(),
                 output == null ? null : output.toPath(), steps, batch, lr, resolution, save_every, resumed, restart_optimizer,
-                seed, plot);
+                seed, plot, gradient_checkpointing);
         Path last = TrainingRuns.train(ssr, models, r, progress, this::logInfo);
         checkpoint = last == null ? "" : last.toString();
     }

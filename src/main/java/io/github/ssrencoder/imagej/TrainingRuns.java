@@ -32,9 +32,10 @@ public final class TrainingRuns {
      * @param restartOptimizer resume as the official script (weights only)
      * @param seed             seed of the random draws
      * @param plot             show the loss plot
+     * @param gradientCheckpointing recompute the UNet block by block in the backward pass (less memory)
      */
     public record Request(Path data, Path output, int steps, int batch, double lr, int resolution, int saveEvery, Path resume,
-                          boolean restartOptimizer, long seed, boolean plot) {
+                          boolean restartOptimizer, long seed, boolean plot, boolean gradientCheckpointing) {
     }
 
     private TrainingRuns() {
@@ -51,7 +52,7 @@ public final class TrainingRuns {
         Path root = service.modelsFor(models);
         TrainingOptions options = TrainingOptions.TRAIN_PY.withResolution(r.resolution()).withOptimizer(new AdamW.Settings(r.lr(),
                 AdamW.Settings.TRAIN_PY.beta1(), AdamW.Settings.TRAIN_PY.beta2(), AdamW.Settings.TRAIN_PY.weightDecay(),
-                AdamW.Settings.TRAIN_PY.eps()));
+                AdamW.Settings.TRAIN_PY.eps())).withGradientCheckpointing(r.gradientCheckpointing());
         TrainingRun.Settings settings = new TrainingRun.Settings(root, r.data(), r.output(), r.steps(), r.batch(), options,
                 r.resume(), r.restartOptimizer(), r.saveEvery(), r.seed(), true, Device.cpu());
         service.unload();

@@ -82,7 +82,8 @@ class MenuEntriesTest {
         Set<String> macroKeys = Set.of("query", "prompt", "negative_prompt", "scale", "guidance", "steps", "scheduler",
                 "width", "height", "seed", "images", "use_roi", "mask_weight", "framing", "models", "queries", "scales",
                 "overlay", "device", "threads", "libtorch", "lora", "checkpoint", "ema", "control", "controlnet", "control_scale",
-                "data", "output", "batch", "lr", "resolution", "save_every", "resume", "restart_optimizer", "plot");
+                "data", "output", "batch", "lr", "resolution", "save_every", "resume", "restart_optimizer", "plot",
+                "gradient_checkpointing");
         for (CommandInfo c : ssrCommands()) {
             for (ModuleItem<?> item : c.inputs()) {
                 String name = item.getName();

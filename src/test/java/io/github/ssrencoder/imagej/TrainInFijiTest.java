@@ -39,7 +39,7 @@ class TrainInFijiTest {
         Path out = tmp.resolve("run");
         CommandModule m = ctx.run(TrainSsrCommand.class, "data", Golden.tinyA().resolve("train").toFile(), "output", out.toFile(),
                 "steps", 1, "batch", 2, "lr", 5e-5, "resolution", 48, "save_every", 0, "resume", null, "restart_optimizer", false,
-                "seed", 4341L, "plot", false, "models", "");
+                "seed", 4341L, "plot", false, "gradient_checkpointing", false, "models", "");
         assertTrue(!m.isCanceled(), m.getCancelReason());
         assertEquals(out.resolve("checkpoint-1").toString(), m.getOutput("checkpoint"));
         assertTrue(Files.isRegularFile(out.resolve("checkpoint-1/pytorch_model.bin")));
@@ -56,7 +56,7 @@ class TrainInFijiTest {
         List<String> log = new ArrayList<>();
         StatusProgress progress = new StatusProgress(null, log::add, stepped::get);
         Path last = TrainingRuns.train(ctx.service, "", new TrainingRuns.Request(Golden.tinyA().resolve("train"), out, 5, 1, 5e-5,
-                48, 0, null, false, 1, false), progress, line -> {
+                48, 0, null, false, 1, false, true), progress, line -> {
                     log.add(line);
                     stepped.set(true);
                 });

@@ -106,7 +106,7 @@ public class SsrIj1Plugin implements PlugIn {
         return new TrainingRuns.Request(data.isBlank() ? null : Path.of(data.trim()), output.isBlank() ? null : Path.of(output.trim()),
                 o.integer("steps", 1000), o.integer("batch", 1), o.number("lr", 5e-5), o.integer("resolution", 512),
                 o.integer("save_every", 500), resume.isBlank() ? null : Path.of(resume.trim()), o.flag("restart_optimizer"),
-                o.whole("seed", 0), o.flag("plot"));
+                o.whole("seed", 0), o.flag("plot"), o.flag("gradient_checkpointing"));
     }
 
     /** The ControlNet of {@code control=[title] controlnet=[folder] control_scale=…} among the open images, or {@code null}. */
@@ -277,6 +277,7 @@ public class SsrIj1Plugin implements PlugIn {
                 gd.addCheckbox("restart_optimizer", false);
                 gd.addNumericField("seed", 0, 0);
                 gd.addCheckbox("plot", true);
+                gd.addCheckbox("gradient_checkpointing", false);
                 gd.addStringField("models", storedModels, 40);
                 gd.addMessage("data: a folder with a .jsonl file, one line per image: {\"file_name\": \"img.png\", \"text\": [\"caption\", \"query\"]}");
                 gd.showDialog();
@@ -294,6 +295,7 @@ public class SsrIj1Plugin implements PlugIn {
                 values.put("restart_optimizer", Boolean.toString(gd.getNextBoolean()));
                 values.put("seed", Long.toString(Math.round(gd.getNextNumber())));
                 values.put("plot", Boolean.toString(gd.getNextBoolean()));
+                values.put("gradient_checkpointing", Boolean.toString(gd.getNextBoolean()));
                 values.put("models", gd.getNextString());
             }
             case "settings" -> {
