@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "ssr", mixinStandardHelpOptions = true, version = "ssr-encoder-fiji 0.1.0",
         description = "SSR-Encoder subject-driven generation on Stable Diffusion 1.5 (DJL, no Python).",
-        subcommands = {GenerateCommand.class})
+        subcommands = {GenerateCommand.class, TrainCommand.class})
 public final class SsrCli implements Runnable {
 
     /** Exit code for bad input. */

@@ -1,8 +1,8 @@
 package io.github.ssrencoder.model;
 
 /**
- * Pillow's {@code Image.resize(size, BICUBIC)} and {@code resize(size, LANCZOS)} for 8-bit RGB images (Pillow 9.x
- * {@code ImagingResample}): a separable convolution with the filter's kernel (bicubic a = −0.5, support 2;
+ * Pillow's {@code Image.resize(size, BILINEAR)}, {@code resize(size, BICUBIC)} and {@code resize(size, LANCZOS)} for 8-bit RGB images (Pillow 9.x
+ * {@code ImagingResample}): a separable convolution with the filter's kernel (bilinear: triangle, support 1; bicubic a = −0.5, support 2;
  * Lanczos a = 3, support 3), widened by the scale when shrinking so it also anti-aliases, coefficients
  * normalised per output pixel and converted to 22-bit fixed point, a horizontal pass then a vertical pass,
  * each rounded and clamped to 0…255. Reproducing the integer arithmetic makes the CLIP input and the
@@ -12,8 +12,9 @@ final class PillowResize {
 
     private static final int PRECISION_BITS = 32 - 8 - 2;
 
-    /** The resampling filters used here: CLIP's bicubic, diffusers' control-image Lanczos. */
+    /** The resampling filters used here: training's bilinear, CLIP's bicubic, diffusers' control-image Lanczos. */
     enum Filter {
+        BILINEAR(1.0),
         BICUBIC(2.0),
         LANCZOS(3.0);
 
@@ -24,7 +25,11 @@ final class PillowResize {
         }
 
         double weight(double x) {
-            return this == BICUBIC ? bicubic(x) : lanczos(x);
+            return switch (this) {
+                case BILINEAR -> Math.max(0.0, 1.0 - Math.abs(x));
+                case BICUBIC -> bicubic(x);
+                case LANCZOS -> lanczos(x);
+            };
         }
     }
 

@@ -76,8 +76,8 @@ public final class TokenToPatchAligner extends Module {
         final ModuleList<Linear> toOut = new ModuleList<>();
 
         Processor(long queryDim, long imageDim, long inner, int scales) {
-            child("to_v", toV);
             child("to_out", toOut);
+            child("to_v", toV);
             for (int i = 0; i < scales; i++) {
                 toV.add(new Linear(imageDim, inner, false));
                 toOut.add(new Linear(inner, queryDim, false));
@@ -98,6 +98,14 @@ public final class TokenToPatchAligner extends Module {
      * the optional {@code config.json}); the weights are created in {@code weights}.
      */
     public static TokenToPatchAligner load(Path ssrFolder, NDManager weights) {
+        return load(ssrFolder, ssrFolder.resolve("config.json"), weights);
+    }
+
+    /**
+     * As {@link #load(Path, NDManager)} with the head split read from {@code config} (absent: the default), for
+     * weights saved in a folder without their config (an official training checkpoint).
+     */
+    public static TokenToPatchAligner load(Path ssrFolder, Path config, NDManager weights) {
         try (TensorSource source = WeightFiles.openIn(ssrFolder, "pytorch_model")) {
             long[] q = requireMatrix(source, "aligner.to_q.weight");
             long[] k = requireMatrix(source, "aligner.to_k.weight");
@@ -111,7 +119,7 @@ public final class TokenToPatchAligner extends Module {
             if (scales == 0) {
                 throw WeightFileException.of(source.file(), "no 'aligner.processor.to_v.0.weight': not an SSR aligner checkpoint");
             }
-            int[] split = headSplit(ssrFolder.resolve("config.json"), inner, source.file());
+            int[] split = headSplit(config, inner, source.file());
             TokenToPatchAligner module = new TokenToPatchAligner(queryDim, imageDim, split[0], split[1], scales);
             ModuleWeights.load(module, source, KeyMapping.identity(), weights, "SSR aligner");
             return module;

@@ -8,6 +8,7 @@ import io.github.ssrencoder.io.TensorSource;
 import io.github.ssrencoder.io.WeightFiles;
 import io.github.ssrencoder.nn.Activations;
 import io.github.ssrencoder.nn.Attention;
+import io.github.ssrencoder.nn.Autograd;
 import io.github.ssrencoder.nn.AttentionListener;
 import io.github.ssrencoder.nn.Conv2d;
 import io.github.ssrencoder.nn.GroupNorm;
@@ -395,5 +396,138 @@ public final class UNet2DCondition extends Module {
         NDArray out = convOut.forward(Activations.silu(normed));
         p.accept("conv_out", out);
         return out;
+    }
+
+    /**
+     * A UNet pass for training with gradient checkpointing: the forward keeps only each block's input (and the skip
+     * states), and {@link #backward} recomputes one block at a time under gradient recording, so that the
+     * activations of one block, not of the whole UNet, are held for back-propagation. Values and gradients are
+     * those of the plain recorded pass.
+     */
+    public interface Checkpointed {
+        /** The UNet output [B, out_channels, h, w] (float32, no graph). */
+        NDArray output();
+
+        /**
+         * Back-propagates {@code gradOutput} (dL/d output): the trainable weights of the UNet (the SSR layers)
+         * receive their gradients, and the gradient with respect to the encoder states is returned.
+         */
+        NDArray backward(NDArray gradOutput);
+    }
+
+    /** {@link #forward(NDArray, float, NDArray)} with gradient checkpointing per block; must run inside a recording. */
+    public Checkpointed forwardCheckpointed(NDArray sampleIn, float timestep, NDArray encoderHiddenStatesIn) {
+        long[] s = sampleIn.getShape().getShape();
+        DataType type = computeType();
+        NDArray context = typed(encoderHiddenStatesIn.stopGradient(), type);
+        NDArray sample = typed(sampleIn, type);
+        int upFactor = 1 << (config.numBlocks() - 1);
+        boolean explicitUpsampleSize = s[2] % upFactor != 0 || s[3] % upFactor != 0;
+        List<NDArray> downInputs = new ArrayList<>();
+        List<Integer> downEnds = new ArrayList<>();
+        List<NDArray> upInputs = new ArrayList<>();
+        List<long[]> upsampleSizes = new ArrayList<>();
+        List<NDArray> skips = new ArrayList<>();
+        NDArray[] held = new NDArray[3];
+        Autograd.withoutGraph(() -> {
+            NDArray x = config.centerInputSample() ? sample.mul(2).subi(1) : sample;
+            NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
+                    config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift()).toType(type, false);
+            held[0] = timeEmbedding.forward(tProj);
+            NDArray h = convIn.forward(x);
+            skips.add(h);
+            for (int i = 0; i < downBlocks.size(); i++) {
+                downInputs.add(h);
+                h = downBlocks.get(i).forward(h, held[0], context, skips);
+                downEnds.add(skips.size());
+            }
+            held[1] = h;
+            h = midBlock.forward(h, held[0], context);
+            Deque<NDArray> remaining = new ArrayDeque<>(skips);
+            for (int i = 0; i < upBlocks.size(); i++) {
+                UNetBlocks.Up block = upBlocks.get(i);
+                long[] upsampleSize = null;
+                if (i < upBlocks.size() - 1 && explicitUpsampleSize) {
+                    List<NDArray> left = new ArrayList<>(remaining);
+                    long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
+                    upsampleSize = new long[] {skipShape[2], skipShape[3]};
+                }
+                upInputs.add(h);
+                upsampleSizes.add(upsampleSize);
+                h = block.forward(h, held[0], context, remaining, upsampleSize);
+            }
+            held[2] = h;
+            return null;
+        });
+        NDArray output = Autograd.withoutGraph(() -> typed(convOut.forward(Activations.silu(convNormOut.forward(held[2]))),
+                DataType.FLOAT32));
+        return new Checkpointed() {
+            @Override
+            public NDArray output() {
+                return output;
+            }
+
+            @Override
+            public NDArray backward(NDArray gradOutput) {
+                NDArray ctx = Autograd.leaf(context);
+                NDArray[] skipGrads = new NDArray[skips.size()];
+                NDArray a = Autograd.leaf(held[2]);
+                Autograd.backward(typed(convOut.forward(Activations.silu(convNormOut.forward(a))), DataType.FLOAT32), gradOutput);
+                NDArray g = a.getGradient();
+                int used = skips.size();
+                for (int i = upBlocks.size() - 1; i >= 0; i--) {
+                    UNetBlocks.Up block = upBlocks.get(i);
+                    int first = skipsBefore(i);
+                    List<NDArray> leaves = new ArrayList<>();
+                    for (int j = first; j < first + block.numResnets(); j++) {
+                        leaves.add(Autograd.leaf(skips.get(j)));
+                    }
+                    NDArray in = Autograd.leaf(upInputs.get(i));
+                    Autograd.backward(block.forward(in, held[0], ctx, new ArrayDeque<>(leaves), upsampleSizes.get(i)), g);
+                    for (int j = 0; j < leaves.size(); j++) {
+                        skipGrads[first + j] = leaves.get(j).getGradient();
+                    }
+                    g = in.getGradient();
+                }
+                NDArray midIn = Autograd.leaf(held[1]);
+                Autograd.backward(midBlock.forward(midIn, held[0], ctx), g);
+                g = midIn.getGradient();
+                for (int i = downBlocks.size() - 1; i >= 0; i--) {
+                    int start = i == 0 ? 1 : downEnds.get(i - 1);
+                    int end = downEnds.get(i);
+                    NDArray in = Autograd.leaf(downInputs.get(i));
+                    List<NDArray> outs = new ArrayList<>();
+                    downBlocks.get(i).forward(in, held[0], ctx, outs);
+                    NDArray total = null;
+                    for (int j = start; j < end; j++) {
+                        NDArray gj = skipGrads[j];
+                        if (j == end - 1) {
+                            gj = gj == null ? g : gj.add(g);
+                        }
+                        if (gj != null) {
+                            NDArray term = outs.get(j - start).mul(gj).sum();
+                            total = total == null ? term : total.add(term);
+                        }
+                    }
+                    if (total != null) {
+                        Autograd.backward(total, total.getManager().ones(total.getShape(), total.getDataType()));
+                    }
+                    g = in.hasGradient() ? in.getGradient() : null;
+                    if (g == null) {
+                        break;
+                    }
+                }
+                return typed(ctx.getGradient(), DataType.FLOAT32);
+            }
+
+            /** Index of the first skip state up block {@code i} consumes (they are taken from the end). */
+            private int skipsBefore(int i) {
+                int n = skips.size();
+                for (int k = 0; k <= i; k++) {
+                    n -= upBlocks.get(k).numResnets();
+                }
+                return n;
+            }
+        };
     }
 }

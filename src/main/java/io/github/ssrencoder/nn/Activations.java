@@ -10,6 +10,9 @@ public final class Activations {
 
     /** {@code x·sigmoid(x)} (SiLU / swish). */
     public static NDArray silu(NDArray x) {
+        if (Autograd.recording()) {
+            return ai.djl.nn.Activation.sigmoid(x).mul(x); // backward needs the sigmoid unchanged
+        }
         return PassTimings.time("silu", () -> Scoped.compute(() -> ai.djl.nn.Activation.sigmoid(x).muli(x)));
     }
 

@@ -174,7 +174,9 @@ public final class Attention extends Module {
             } else if (groupNorm != null) {
                 h = groupNorm.forward(h.transpose(0, 2, 1)).transpose(0, 2, 1);
             }
-            boolean fused = listener == null && TorchKernels.on(x.getDevice());
+            // While gradients are recorded the composed attention is used: the backward of libtorch 2.7.1's fused CPU
+            // flash attention was seen to give sporadic NaN gradients.
+            boolean fused = listener == null && !Autograd.recording() && TorchKernels.on(x.getDevice());
             NDArray q = toQ.forward(h);
             long[] qShape = q.getShape().getShape();
             if (context != null && context.getShape().get(0) != qShape[0]) {
@@ -201,7 +203,8 @@ public final class Attention extends Module {
                 });
                 NDArray a = core(q, kv.get(0), kv.get(1), part, "text", fused);
                 NDArray b = core(q, kv.get(2), kv.get(3), part, "subject", fused);
-                out = a.addi(b.muli(extraScale));
+                // the fused kernel's outputs are kept for its backward: no in-place sum while gradients are recorded
+                out = Autograd.recording() ? a.add(b.mul(extraScale)) : a.addi(b.muli(extraScale));
             } else {
                 NDList kv = keysAndValues(context, () -> new NDList(toK.forward(ctx), toV.forward(ctx)));
                 out = core(q, kv.get(0), kv.get(1), part, "text", fused);

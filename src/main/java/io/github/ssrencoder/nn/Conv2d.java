@@ -41,7 +41,12 @@ public final class Conv2d extends Module {
 
     public NDArray forward(NDArray x) {
         boolean packedAlready = packed != null && weight.get() == packed;
-        if (packedAlready || channelPadding == 0 && x.getDataType() == DataType.FLOAT32 && TorchKernels.convolutionOn(x.getDevice())) {
+        boolean recording = Autograd.recording();
+        if (packedAlready && recording) {
+            throw new IllegalStateException("this convolution's weight was prepacked for inference and cannot be "
+                    + "differentiated; load the model afresh for training");
+        }
+        if (packedAlready || !recording && channelPadding == 0 && x.getDataType() == DataType.FLOAT32 && TorchKernels.convolutionOn(x.getDevice())) {
             NDArray y = TorchKernels.convolution(x, packedWeight(x), bias == null ? null : bias.get(), strideSize, paddingSize);
             long[] ws = weight.shape();
             FlopCounter.add(y.size() * ws[1] * ws[2] * ws[3]);

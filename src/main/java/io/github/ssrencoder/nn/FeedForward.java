@@ -24,7 +24,9 @@ public final class FeedForward extends Module {
         return PassTimings.time("feed-forward", () -> Scoped.compute(() -> {
             NDArray projected = proj.forward(x);
             NDList halves = projected.split(2, projected.getShape().dimension() - 1);
-            return out.forward(halves.get(0).muli(Activations.gelu(halves.get(1))));
+            NDArray gate = Activations.gelu(halves.get(1));
+            // in place, the product would change the projection that the GELU's backward reads
+            return out.forward(Autograd.recording() ? halves.get(0).mul(gate) : halves.get(0).muli(gate));
         }));
     }
 

@@ -26,9 +26,10 @@ public final class Linear extends Module {
         return outFeatures;
     }
 
+    /** The oneDNN kernel has no derivative: while gradients are recorded, PyTorch's linear layer is used. */
     public NDArray forward(NDArray x) {
         FlopCounter.add(x.size() / inFeatures * inFeatures * outFeatures);
-        if (x.getDataType() == DataType.FLOAT32 && TorchKernels.linearOn(x.getDevice())) {
+        if (x.getDataType() == DataType.FLOAT32 && TorchKernels.linearOn(x.getDevice()) && !Autograd.recording()) {
             return TorchKernels.linear(x, weight.get(), bias == null ? null : bias.get());
         }
         return bias == null

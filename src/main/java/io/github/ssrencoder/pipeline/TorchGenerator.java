@@ -66,6 +66,51 @@ public final class TorchGenerator {
         return out;
     }
 
+    /**
+     * One uniform float32 value in [0, 1), as {@code torch.rand(1, generator=g, dtype=torch.float32)} draws it:
+     * the low 24 bits of one 32-bit draw, divided by 2^24.
+     */
+    public float rand() {
+        return uniformFloat();
+    }
+
+    /**
+     * One integer in [0, high), as {@code torch.randint(high, (1,), generator=g)} draws it for high below 2^32:
+     * one 32-bit draw modulo {@code high}. Successive elements of {@code torch.randint(0, high, (n,))} are
+     * successive calls.
+     */
+    public long randint(long high) {
+        if (high < 1 || high > 0xffffffffL) {
+            throw new IllegalArgumentException("randint bound must be in [1, 2^32), got " + high);
+        }
+        return (nextInt() & 0xffffffffL) % high;
+    }
+
+    /** The generator's full state (Mersenne Twister words, position, cached normal), to continue it later. */
+    public long[] state() {
+        long[] out = new long[N + 3];
+        for (int i = 0; i < N; i++) {
+            out[i] = state[i];
+        }
+        out[N] = next;
+        out[N + 1] = hasCachedNormal ? 1 : 0;
+        out[N + 2] = Double.doubleToRawLongBits(cachedNormal);
+        return out;
+    }
+
+    /** Restores a state returned by {@link #state()}. */
+    public void restore(long[] saved) {
+        if (saved.length != N + 3 || saved[N] < 0 || saved[N] > N) {
+            throw new IllegalArgumentException("not a generator state (" + saved.length + " values)");
+        }
+        for (int i = 0; i < N; i++) {
+            state[i] = (int) saved[i];
+        }
+        next = (int) saved[N];
+        hasCachedNormal = saved[N + 1] != 0;
+        cachedNormal = Double.longBitsToDouble(saved[N + 2]);
+    }
+
     /** {@link #randn(long...)} as a float32 NDArray in {@code manager}. */
     public NDArray randn(Shape shape, NDManager manager) {
         return manager.create(randn(shape.getShape()), shape);

@@ -5,13 +5,13 @@ package io.github.ssrencoder.schedule;
  * reference's arithmetic: betas and cumulative alphas as float32 torch tensors, timestep grids as float64
  * numpy arrays, noise levels {@code sqrt((1 - a) / a)} in float32.
  */
-final class TrainingSchedule {
+public final class TrainingSchedule {
 
     private TrainingSchedule() {
     }
 
     /** Cumulative products of {@code 1 - beta} (float32, as diffusers stores them). */
-    static float[] alphasCumprod(SchedulerConfig c) {
+    public static float[] alphasCumprod(SchedulerConfig c) {
         int n = c.numTrainTimesteps();
         float[] betas;
         if (c.betaSchedule().equals("scaled_linear")) {

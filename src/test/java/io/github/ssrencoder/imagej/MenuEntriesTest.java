@@ -59,7 +59,7 @@ class MenuEntriesTest {
     @Test
     void sciJavaCommandsRegisterNoMenuEntry() {
         List<CommandInfo> commands = ssrCommands();
-        assertEquals(5, commands.size(), commands.toString());
+        assertEquals(6, commands.size(), commands.toString());
         for (CommandInfo c : commands) {
             assertTrue(c.getMenuPath() == null || c.getMenuPath().isEmpty(),
                     c.getClassName() + " has the menu path " + c.getMenuPath() + ": the entry would show twice in Fiji");
@@ -72,7 +72,7 @@ class MenuEntriesTest {
         Set<String> titles = entries.stream().map(e -> e[0]).collect(Collectors.toCollection(TreeSet::new));
         Set<String> args = entries.stream().map(e -> e[1]).collect(Collectors.toCollection(TreeSet::new));
         assertEquals(entries.size(), titles.size(), "a title appears twice");
-        assertEquals(Set.of("generate", "multi", "attention", "settings", "unload"), args);
+        assertEquals(Set.of("generate", "multi", "attention", "train", "settings", "unload"), args);
         Set<String> labels = ssrCommands().stream().map(CommandInfo::getLabel).collect(Collectors.toCollection(TreeSet::new));
         assertEquals(labels, titles, "the SciJava commands carry the menu entries' names");
     }
@@ -82,7 +82,9 @@ class MenuEntriesTest {
         Set<String> macroKeys = Set.of("query", "prompt", "negative_prompt", "scale", "guidance", "steps", "scheduler",
                 "width", "height", "seed", "images", "use_roi", "mask_weight", "framing", "models", "queries", "scales",
                 "overlay", "device", "threads", "libtorch", "lora", "checkpoint", "ema", "control", "controlnet", "control_scale",
-                "control_start", "control_end", "cache_interval", "frames", "motion_adapter", "frame_interval");
+                "control_start", "control_end", "cache_interval", "frames", "motion_adapter", "frame_interval",
+                "data", "output", "batch", "lr", "resolution", "save_every", "resume", "restart_optimizer", "plot",
+                "gradient_checkpointing");
         for (CommandInfo c : ssrCommands()) {
             for (ModuleItem<?> item : c.inputs()) {
                 String name = item.getName();

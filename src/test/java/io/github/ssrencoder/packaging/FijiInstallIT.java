@@ -47,7 +47,7 @@ class FijiInstallIT {
     /** Where the example macros write (they take the repository root as their argument). */
     private static final Path EXAMPLES = PROJECT.resolve("target/examples");
     private static final List<String> COMMANDS = List.of("Generate from Subject", "Multi-Subject Generate",
-            "Show Query Attention", "SSR-Encoder Settings...", "Unload Models");
+            "Show Query Attention", "Train SSR-Encoder...", "SSR-Encoder Settings...", "Unload Models");
     private static final Pattern RECORDED = Pattern.compile("^SSR-RECORDED (\\w+) (.*)$", Pattern.MULTILINE);
 
     /** What a process printed and how it ended. */

@@ -13,6 +13,7 @@ import io.github.ssrencoder.imagej.GenerationParameters;
 import io.github.ssrencoder.imagej.ModelsFolderCheck;
 import io.github.ssrencoder.imagej.MultiSubjects;
 import io.github.ssrencoder.imagej.SsrRuns;
+import io.github.ssrencoder.imagej.TrainingRuns;
 import io.github.ssrencoder.imagej.SsrService;
 import io.github.ssrencoder.imagej.SsrSettings;
 import io.github.ssrencoder.imagej.StatusProgress;
@@ -32,7 +33,7 @@ import org.scijava.prefs.PrefService;
 /**
  * The SSR-Encoder menu entries for plain ImageJ 1.x ({@code plugins.config}), with the same macro keys as the
  * Fiji commands: {@code run("Generate from Subject", "query=[red mug] prompt=[…] steps=30 …")}. The argument
- * picks the entry: {@code generate}, {@code multi}, {@code attention}, {@code settings}, {@code unload}.
+ * picks the entry: {@code generate}, {@code multi}, {@code attention}, {@code train}, {@code settings}, {@code unload}.
  * Without macro options a dialog asks for them (its labels are the keys, so the recorder writes the same
  * call). Runs go through the same {@link SsrService} as the Fiji commands (Fiji's own when present).
  */
@@ -70,6 +71,10 @@ public class SsrIj1Plugin implements PlugIn {
                 case "attention" -> SsrRuns.showAttention(service, current, o.string("query", ""), o.flag("use_roi"),
                         o.number("mask_weight", 1.0), o.string("framing", Framing.CENTER_CROP), o.string("models", ""),
                         o.flag("overlay"), progress);
+                case "train" -> {
+                    TrainingRuns.train(service, o.string("models", ""), trainRequest(o), progress, IJ::log);
+                    yield new SsrRuns.Outputs(null, null, null);
+                }
                 case "settings" -> {
                     settings(o, service);
                     yield new SsrRuns.Outputs(null, null, null);
@@ -79,7 +84,7 @@ public class SsrIj1Plugin implements PlugIn {
                     yield new SsrRuns.Outputs(null, null, null);
                 }
                 default -> throw new IllegalArgumentException("unknown SSR-Encoder entry '" + command
-                        + "' (plugins.config must pass generate, multi, attention, settings or unload)");
+                        + "' (plugins.config must pass generate, multi, attention, train, settings or unload)");
             };
         } finally {
             progress.done();
@@ -99,6 +104,17 @@ public class SsrIj1Plugin implements PlugIn {
     public static ClipInput clip(MacroOptions o) {
         return ClipInput.of(o.integer("frames", 0), o.string("motion_adapter", ""),
                 o.number("frame_interval", Animation.DEFAULT_FRAME_INTERVAL));
+    }
+
+    /** The training request named by the macro keys, with the command's defaults. */
+    public static TrainingRuns.Request trainRequest(MacroOptions o) {
+        String data = o.string("data", "");
+        String output = o.string("output", "");
+        String resume = o.string("resume", "");
+        return new TrainingRuns.Request(data.isBlank() ? null : Path.of(data.trim()), output.isBlank() ? null : Path.of(output.trim()),
+                o.integer("steps", 1000), o.integer("batch", 1), o.number("lr", 5e-5), o.integer("resolution", 512),
+                o.integer("save_every", 500), resume.isBlank() ? null : Path.of(resume.trim()), o.flag("restart_optimizer"),
+                o.whole("seed", 0), o.flag("plot"), o.flag("gradient_checkpointing"));
     }
 
     /**
@@ -276,6 +292,39 @@ public class SsrIj1Plugin implements PlugIn {
                 if (command.equals("attention")) {
                     values.put("overlay", Boolean.toString(gd.getNextBoolean()));
                 }
+                values.put("models", gd.getNextString());
+            }
+            case "train" -> {
+                gd.addDirectoryField("data", "", 40);
+                gd.addDirectoryField("output", "", 40);
+                gd.addNumericField("steps", 1000, 0);
+                gd.addNumericField("batch", 1, 0);
+                gd.addStringField("lr", "5e-5", 10);
+                gd.addNumericField("resolution", 512, 0);
+                gd.addNumericField("save_every", 500, 0);
+                gd.addDirectoryField("resume", "", 40);
+                gd.addCheckbox("restart_optimizer", false);
+                gd.addNumericField("seed", 0, 0);
+                gd.addCheckbox("plot", true);
+                gd.addCheckbox("gradient_checkpointing", false);
+                gd.addStringField("models", storedModels, 40);
+                gd.addMessage("data: a folder with a .jsonl file, one line per image: {\"file_name\": \"img.png\", \"text\": [\"caption\", \"query\"]}");
+                gd.showDialog();
+                if (gd.wasCanceled()) {
+                    return null;
+                }
+                values.put("data", gd.getNextString());
+                values.put("output", gd.getNextString());
+                values.put("steps", Long.toString(Math.round(gd.getNextNumber())));
+                values.put("batch", Long.toString(Math.round(gd.getNextNumber())));
+                values.put("lr", gd.getNextString());
+                values.put("resolution", Long.toString(Math.round(gd.getNextNumber())));
+                values.put("save_every", Long.toString(Math.round(gd.getNextNumber())));
+                values.put("resume", gd.getNextString());
+                values.put("restart_optimizer", Boolean.toString(gd.getNextBoolean()));
+                values.put("seed", Long.toString(Math.round(gd.getNextNumber())));
+                values.put("plot", Boolean.toString(gd.getNextBoolean()));
+                values.put("gradient_checkpointing", Boolean.toString(gd.getNextBoolean()));
                 values.put("models", gd.getNextString());
             }
             case "settings" -> {
