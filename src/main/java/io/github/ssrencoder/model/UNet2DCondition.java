@@ -326,12 +326,7 @@ public final class UNet2DCondition extends Module {
         Deque<NDArray> remaining = new ArrayDeque<>(skips);
         for (int i = 0; i < upBlocks.size(); i++) {
             UNetBlocks.Up block = upBlocks.get(i);
-            long[] upsampleSize = null;
-            if (i < upBlocks.size() - 1 && explicitUpsampleSize) {
-                List<NDArray> left = new ArrayList<>(remaining);
-                long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
-                upsampleSize = new long[] {skipShape[2], skipShape[3]};
-            }
+            long[] upsampleSize = upsampleSize(i, remaining, explicitUpsampleSize);
             BiConsumer<Integer, NDArray> onEnter = cache != null && i == upBlocks.size() - 1
                     ? (layer, state) -> {
                         if (layer == cachedLayer()) {
@@ -359,6 +354,19 @@ public final class UNet2DCondition extends Module {
             probe.accept(name + ".output", out);
             return out;
         };
+    }
+
+    /**
+     * The output size of up block {@code i}'s up-sampler: that of the skip state the next block takes first, when the
+     * latent size is not a multiple of the UNet's total down-sampling ({@code explicit}); otherwise null (2×).
+     */
+    private long[] upsampleSize(int i, Deque<NDArray> remaining, boolean explicit) {
+        if (i == upBlocks.size() - 1 || !explicit) {
+            return null;
+        }
+        List<NDArray> left = new ArrayList<>(remaining);
+        long[] skipShape = left.get(left.size() - 1 - upBlocks.get(i).numResnets()).getShape().getShape();
+        return new long[] {skipShape[2], skipShape[3]};
     }
 
     /** Skip connections the shallow branch recomputes: {@code conv_in}'s output and the first down block's first layer. */
@@ -446,12 +454,7 @@ public final class UNet2DCondition extends Module {
             Deque<NDArray> remaining = new ArrayDeque<>(skips);
             for (int i = 0; i < upBlocks.size(); i++) {
                 UNetBlocks.Up block = upBlocks.get(i);
-                long[] upsampleSize = null;
-                if (i < upBlocks.size() - 1 && explicitUpsampleSize) {
-                    List<NDArray> left = new ArrayList<>(remaining);
-                    long[] skipShape = left.get(left.size() - 1 - block.numResnets()).getShape().getShape();
-                    upsampleSize = new long[] {skipShape[2], skipShape[3]};
-                }
+                long[] upsampleSize = upsampleSize(i, remaining, explicitUpsampleSize);
                 upInputs.add(h);
                 upsampleSizes.add(upsampleSize);
                 h = block.forward(h, held[0], context, remaining, upsampleSize);
