@@ -14,7 +14,7 @@ import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipTokenizer;
-import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.ClipVisionConfig;
 import io.github.ssrencoder.model.ControlImageProcessor;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.model.ControlResiduals;
@@ -66,7 +66,7 @@ public final class SsrPipeline implements SubjectGenerator {
     /** The file {@link #schedulerConfig} was read from (named when a scheduler refuses it). */
     private final Path schedulerFile;
     private final ClipTextEncoder textEncoder;
-    private final ClipVisionEncoder vision;
+    private final ImageEncoderSlot vision;
     /** The memory a run may use (replaced in tests). */
     private Function<Device, OptionalLong> memoryProbe = AvailableMemory::on;
     private final LoraFusion unetLoras;
@@ -87,7 +87,7 @@ public final class SsrPipeline implements SubjectGenerator {
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
                         UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                        Path schedulerFile, ClipTextEncoder textEncoder, ClipVisionEncoder vision, Path unetConfigFile) {
+                        Path schedulerFile, ClipTextEncoder textEncoder, ImageEncoderSlot vision, Path unetConfigFile) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -131,6 +131,16 @@ public final class SsrPipeline implements SubjectGenerator {
      */
     public static SsrPipeline open(Path modelsRoot, Path checkpoint, boolean ema, EngineRuntime.DeviceChoice choice,
                                    int threads, ProgressListener progress) {
+        return open(modelsRoot, checkpoint, ema, false, choice, threads, progress);
+    }
+
+    /**
+     * As {@link #open(Path, Path, boolean, EngineRuntime.DeviceChoice, int, ProgressListener)}, in low-memory mode
+     * when {@code lowMemory} is set ({@link #setLowMemory}): the image encoder is then released as soon as it has
+     * been loaded and checked, before the UNet loads, so that loading does not peak higher than the generations.
+     */
+    public static SsrPipeline open(Path modelsRoot, Path checkpoint, boolean ema, boolean lowMemory,
+                                   EngineRuntime.DeviceChoice choice, int threads, ProgressListener progress) {
         EngineRuntime.configureOffline(threads);
         ModelsFolder folder = ModelsFolder.open(modelsRoot, checkpoint);
         Path single = folder.checkpoint().orElse(null);
@@ -161,12 +171,13 @@ public final class SsrPipeline implements SubjectGenerator {
             }
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
-            ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
+            ImageEncoderSlot vision = ImageEncoderSlot.load(folder.imageEncoder(), weights);
             TokenToPatchAligner aligner = TokenToPatchAligner.load(folder.ssrAligner().getParent(), weights);
             SubjectEncoder subjects = new SubjectEncoder(vision, ClipImageProcessor.defaults(), aligner, prompts);
+            vision.setKeepLoaded(!lowMemory);
             progress.stage("Loading UNet");
             UNet2DCondition unet = sd != null ? sd.unet() : UNet2DCondition.load(folder.unet(), weights);
-            checkCompatible(folder, textEncoder, vision, aligner, unet);
+            checkCompatible(folder, textEncoder, vision.config(), aligner, unet);
             SsrLayers ssr = SsrLayers.load(folder.ssrLayers(), unet, weights);
             progress.stage("Loading VAE");
             AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
@@ -198,7 +209,7 @@ public final class SsrPipeline implements SubjectGenerator {
      * cross-attention expects 1024-wide text states) or an aligner trained for other encoders is refused here
      * with the file and the sizes, rather than failing deep inside a forward pass.
      */
-    private static void checkCompatible(ModelsFolder folder, ClipTextEncoder text, ClipVisionEncoder vision,
+    private static void checkCompatible(ModelsFolder folder, ClipTextEncoder text, ClipVisionConfig vision,
                                         TokenToPatchAligner aligner, UNet2DCondition unet) {
         int textWidth = text.hiddenSize();
         if (unet.config().crossAttentionDim() != textWidth) {
@@ -212,10 +223,11 @@ public final class SsrPipeline implements SubjectGenerator {
                     + aligner.queryDim() + " and image width " + aligner.imageDim() + ", but the text encoder gives "
                     + textWidth + " and the image encoder " + vision.hiddenSize());
         }
-        if (aligner.numScales() != vision.ssrScales()) {
+        int scales = vision.numHiddenLayers() / 4; // ClipVisionEncoder.ssrScales
+        if (aligner.numScales() != scales) {
             throw io.github.ssrencoder.io.WeightFileException.of(folder.ssrAligner(), "the aligner pools " + aligner.numScales()
-                    + " vision scales (aligner.processor.to_v.*), but the image encoder's " + vision.config().numHiddenLayers()
-                    + " layers give " + vision.ssrScales() + " (hidden states 4, 8, …)");
+                    + " vision scales (aligner.processor.to_v.*), but the image encoder's " + vision.numHiddenLayers()
+                    + " layers give " + scales + " (hidden states 4, 8, …)");
         }
     }
 
@@ -249,7 +261,36 @@ public final class SsrPipeline implements SubjectGenerator {
                             + "usable: choose a smaller size or fewer images, or tile the VAE decode", e);
                 }
                 throw e;
+            } finally {
+                vision.releaseUnlessKept();
             }
+        }
+    }
+
+    /**
+     * Low-memory mode: the image encoder (CLIP vision, 1.2 GB in float32 for SD 1.5's ViT-L/14) is not kept
+     * between runs but loaded for each run's subject encoding and released right after it, before denoising; the
+     * next run loads it again from the same files (a few seconds). The images do not change. Off by default;
+     * turning it on releases the encoder now, turning it off keeps it from its next load on.
+     */
+    public void setLowMemory(boolean on) {
+        synchronized (lock) {
+            ensureOpen();
+            vision.setKeepLoaded(!on);
+        }
+    }
+
+    /** Whether low-memory mode is on ({@link #setLowMemory}). */
+    public boolean isLowMemory() {
+        synchronized (lock) {
+            return !vision.keepsLoaded();
+        }
+    }
+
+    /** Whether the image encoder's weights are in memory now (always between runs, except in low-memory mode). */
+    public boolean isImageEncoderLoaded() {
+        synchronized (lock) {
+            return vision.isLoaded();
         }
     }
 
@@ -301,7 +342,8 @@ public final class SsrPipeline implements SubjectGenerator {
 
     /** The working-memory estimate of {@code request} on these networks, with its own tiling choice. */
     MemoryEstimate estimate(GenerationRequest request) {
-        return MemoryEstimate.of(request, unet, vae, vision, unet.computeType().getNumOfBytes(),
+        return MemoryEstimate.of(request, unet, vae, vision.config(), vision.isLoaded() ? 0 : vision.weightBytes(),
+                unet.computeType().getNumOfBytes(),
                 request.vaeTiling().tiles(request.width(), request.height()));
     }
 
@@ -319,6 +361,8 @@ public final class SsrPipeline implements SubjectGenerator {
             ensureOpen();
             try (NDManager run = weights.newSubManager()) {
                 return subjects.encode(List.of(query), run, weights, progress).get(0).attention();
+            } finally {
+                vision.releaseUnlessKept();
             }
         }
     }
@@ -495,6 +539,7 @@ public final class SsrPipeline implements SubjectGenerator {
             List<AttentionMaps> maps = new ArrayList<>();
             if (!request.subjects().isEmpty()) {
                 List<SubjectEncoder.Encoded> encoded = subjects.encode(request.subjects(), run, weights, progress);
+                vision.releaseUnlessKept();
                 NDList cond = new NDList(promptEmbeds);
                 NDList uncond = new NDList(negativeEmbeds);
                 for (SubjectEncoder.Encoded e : encoded) {
@@ -770,6 +815,7 @@ public final class SsrPipeline implements SubjectGenerator {
             if (!closed) {
                 closed = true;
                 subjects.clearCache();
+                vision.unload();
                 controlNets.values().forEach(ControlNetModel::close);
                 controlNets.clear();
                 if (motionAdapter != null) {
