@@ -52,6 +52,10 @@ final class SubjectEncoder {
     List<Encoded> encode(List<SubjectQuery> subjects, NDManager run, NDManager cacheManager, ProgressListener progress) {
         Map<Object, Map<String, NDArray>> imageCache = new IdentityHashMap<>();
         List<Encoded> out = new ArrayList<>();
+        if (!subjects.isEmpty()) {
+            checkCancel(progress);
+            vision.get(progress); // a released encoder is loaded before the subjects' stages begin
+        }
         for (int i = 0; i < subjects.size(); i++) {
             SubjectQuery q = subjects.get(i);
             progress.stage("Encoding subject " + (i + 1) + " of " + subjects.size());

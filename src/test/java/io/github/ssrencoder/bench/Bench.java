@@ -545,7 +545,56 @@ public final class Bench {
                 generation512(pipeline);
                 fewStepGeneration512(pipeline);
             }
-            generation256(pipeline);
+            if (opt.genRepeats() > 0) {
+                generation256(pipeline);
+            }
+        }
+        if (!opt.quick()) {
+            ProcMemory.releaseFreedMemory();
+            lowMemoryGeneration512(models);
+        }
+    }
+
+    /**
+     * Low-memory mode ({@code SsrPipeline.open(…, lowMemory = true, …)}, after the default pipeline was closed): the
+     * peak of loading and of a 512² generation with the decoder tiled, and the seconds the run spends loading the image
+     * encoder again (its weights are released at open and after each run's subject encoding).
+     */
+    private void lowMemoryGeneration512(BenchModels models) {
+        ProcMemory.resetPeak();
+        StageTimes loading = new StageTimes();
+        long t0 = System.nanoTime();
+        try (SsrPipeline pipeline = SsrPipeline.open(models.root(), null, false, true, opt.device(), opt.threads(), loading)) {
+            double load = (System.nanoTime() - t0) / 1e9;
+            loading.end();
+            double loadPeak = ProcMemory.peakMiB();
+            double loaded = ProcMemory.rssMiB();
+            ProcMemory.releaseFreedMemory();
+            ProcMemory.resetPeak();
+            double start = ProcMemory.rssMiB();
+            StageTimes stages = new StageTimes();
+            long t1 = System.nanoTime();
+            GenerationResult r = pipeline.generate(request(512, opt.steps512()).withVaeTiling(VaeTiling.ON), stages);
+            double s = (System.nanoTime() - t1) / 1e9;
+            stages.end();
+            requireFinite("512² low-memory generation", r);
+            double generationPeak = ProcMemory.peakMiB();
+            double peak = Math.max(loadPeak, generationPeak);
+            double reload = stages.seconds("image encoder");
+            report.put("low_memory_load_s", load);
+            report.put("low_memory_load_peak_rss_mb", loadPeak);
+            report.put("low_memory_loaded_rss_mb", loaded);
+            report.put("peak_rss_512_tiled_low_memory_mb", peak);
+            report.put("generation_512_tiled_low_memory_peak_rss_mb", generationPeak);
+            report.put("generation_512_tiled_low_memory_start_rss_mb", start);
+            report.put("generation_512_tiled_low_memory_s", s);
+            report.put("low_memory_encoder_reload_s", reload);
+            report.put("low_memory_image_encoder_released", pipeline.isImageEncoderLoaded() ? 0 : 1);
+            report.line(String.format(Locale.ROOT, "%-46s %9.0f MiB  (%.2f GB; loading %.0f, then %.0f resident; generation %.0f "
+                            + "from %.0f; %d steps in %.1f s: %s; target ≤ 6 GB)", "peak RSS, load + 512² SSR generation, low memory",
+                    peak, peak * 1048576 / 1e9, loadPeak, loaded, generationPeak, start, opt.steps512(), s, stages));
+            report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (per run in low-memory mode; image encoder %s after the run)",
+                    "reload the image encoder", reload, pipeline.isImageEncoderLoaded() ? "STILL LOADED" : "released"));
         }
     }
 
@@ -582,26 +631,46 @@ public final class Bench {
     }
 
     /**
-     * Time to a 512² image: the official 25 UniPC steps against 4 LCM steps (the LCM-LoRA recipe: guidance 1.5, CFG
-     * still on, so a step costs the same; a fused LoRA adds nothing per step), each end to end once, and their ratio.
+     * Time to a 512² image, models loaded: 30 and 15 UniPC steps and 4 LCM steps (the LCM-LoRA recipe: guidance 1.5,
+     * CFG still on, so a step costs the same; a fused LoRA adds nothing per step), each end to end once, with the
+     * seconds of each stage (prompt and subject encoding, denoising, VAE decode) and the ratio to the 30-step run.
      */
     private void fewStepGeneration512(SsrPipeline pipeline) {
-        double unipc = timedGeneration(pipeline, request(512, GENERATION_STEPS, "unipc", GenerationRequest.DEFAULT_GUIDANCE));
-        double lcm = timedGeneration(pipeline, request(512, 4, "lcm", 1.5));
-        report.put("generation_512_unipc25_s", unipc);
-        report.put("generation_512_lcm4_s", lcm);
-        report.put("generation_512_lcm4_over_unipc25", lcm / unipc);
-        report.line(String.format(Locale.ROOT, "%-46s %9.1f s", "SSR generation 512², 25 UniPC steps", unipc));
-        report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (%.2f× the 25-step time; target ≤ 60 s)",
-                "SSR generation 512², 4 LCM steps", lcm, lcm / unipc));
-    }
-
-    private double timedGeneration(SsrPipeline pipeline, GenerationRequest request) {
-        long t0 = System.nanoTime();
-        GenerationResult r = pipeline.generate(request, ProgressListener.NONE);
-        double s = (System.nanoTime() - t0) / 1e9;
-        requireFinite("512² " + request.scheduler() + " generation", r);
-        return s;
+        List<Object[]> runs = List.of(new Object[] {"unipc", 30, GenerationRequest.DEFAULT_GUIDANCE},
+                new Object[] {"unipc", 15, GenerationRequest.DEFAULT_GUIDANCE}, new Object[] {"lcm", 4, 1.5});
+        double reference = 0;
+        for (Object[] run : runs) {
+            String scheduler = (String) run[0];
+            int steps = (Integer) run[1];
+            StageTimes stages = new StageTimes();
+            long t0 = System.nanoTime();
+            GenerationResult r = pipeline.generate(request(512, steps, scheduler, (Double) run[2]), stages);
+            double s = (System.nanoTime() - t0) / 1e9;
+            stages.end();
+            requireFinite("512² " + scheduler + " generation", r);
+            double prompt = stages.seconds("Encoding prompt");
+            double subject = stages.seconds("Encoding subject 1 of 1");
+            double denoise = stages.seconds("Denoising image 1 of 1");
+            double decode = stages.seconds("Decoding image 1 of 1");
+            double other = s - prompt - subject - denoise - decode;
+            if (reference == 0) {
+                reference = s;
+            }
+            String key = "generation_512_" + scheduler + steps;
+            report.put(key + "_s", s);
+            report.put(key + "_prompt_s", prompt);
+            report.put(key + "_subject_s", subject);
+            report.put(key + "_denoise_s", denoise);
+            report.put(key + "_step_s", denoise / steps);
+            report.put(key + "_decode_s", decode);
+            report.put(key + "_other_s", other);
+            report.put(key + "_over_unipc30", s / reference);
+            report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (%.2f× the 30-step time; prompt %.1f s, subject %.1f s, "
+                            + "denoising %.1f s = %d × %.2f s per CFG step, decode %.1f s, rest %.1f s%s)",
+                    "SSR generation 512², " + steps + " " + scheduler.toUpperCase(Locale.ROOT) + " steps", s, s / reference,
+                    prompt, subject, denoise, steps, denoise / steps, decode, other,
+                    scheduler.equals("lcm") ? "; target ≤ 60 s" : ""));
+        }
     }
 
     private void generation256(SsrPipeline pipeline) {
