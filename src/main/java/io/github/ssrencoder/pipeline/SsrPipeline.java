@@ -273,6 +273,7 @@ public final class SsrPipeline implements SubjectGenerator {
      * next run loads it again from the same files (a few seconds). The images do not change. Off by default;
      * turning it on releases the encoder now, turning it off keeps it from its next load on.
      */
+    @Override
     public void setLowMemory(boolean on) {
         synchronized (lock) {
             ensureOpen();
