@@ -100,11 +100,14 @@ public final class Bench {
         }
         // The pipeline runs first so that its memory figures start from a process that has computed nothing yet.
         BenchModels models = new BenchModels(opt.work());
-        if (opt.runs("pipeline") || opt.runs("aligner")) {
+        if (opt.runs("pipeline") || opt.runs("lowmemory") || opt.runs("aligner")) {
             figure("models folder", () -> ensureModels(models));
         }
         if (opt.runs("pipeline") && models.isComplete(opt.seed())) {
             figure("SSR pipeline", () -> pipeline(models));
+        }
+        if (opt.runs("lowmemory") && !opt.quick() && models.isComplete(opt.seed())) {
+            figure("SSR pipeline, low memory", () -> lowMemoryGeneration512(models));
         }
         if (opt.runs("unet")) {
             figure("UNet steps", this::unetSteps);
@@ -548,10 +551,6 @@ public final class Bench {
             if (opt.genRepeats() > 0) {
                 generation256(pipeline);
             }
-        }
-        if (!opt.quick()) {
-            ProcMemory.releaseFreedMemory();
-            lowMemoryGeneration512(models);
         }
     }
 

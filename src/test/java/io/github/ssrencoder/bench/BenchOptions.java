@@ -26,8 +26,8 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
                     int genRepeats, int matmulRepeats, long seed, EngineRuntime.DeviceChoice device, Set<String> only) {
 
     /** The figure groups {@code --only} can pick. */
-    static final List<String> GROUPS = List.of("pipeline", "unet", "controlnet", "cache", "vae", "vision", "text", "aligner",
-            "animate");
+    static final List<String> GROUPS = List.of("pipeline", "lowmemory", "unet", "controlnet", "cache", "vae", "vision", "text",
+            "aligner", "animate");
 
     /** Whether figure group {@code group} runs ({@code --only} not given, or naming it). */
     boolean runs(String group) {
@@ -48,7 +48,8 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
               --seed N           seed of the random weights and inputs (42)
               --device cpu|gpu   where the networks run (cpu; gpu needs the CUDA build: mvn -Pcuda)
               --only G,G,…       only these figure groups besides the matmul rate: pipeline (load, generations,
-                                 time to a 512² image per stage, low-memory mode),
+                                 time to a 512² image per stage), lowmemory (the 512² peak and the encoder reload in
+                                 low-memory mode, after the pipeline group's models are closed),
                                  unet, controlnet (UNet step with one ControlNet), cache (feature caching
                                  across steps), vae, vision, text, aligner, animate (AnimateDiff: 16-frame 256² steps
                                  with the full-size motion adapter; only when named: about 8 GB and several minutes)""";
