@@ -15,6 +15,8 @@ import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipTokenizer;
 import io.github.ssrencoder.model.ClipVisionConfig;
+import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.VaeConfig;
 import io.github.ssrencoder.model.ControlImageProcessor;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.model.ControlResiduals;
@@ -61,12 +63,15 @@ public final class SsrPipeline implements SubjectGenerator {
     private final SubjectEncoder subjects;
     private final UNet2DCondition unet;
     private final SsrLayers ssrLayers;
+    /** The VAE's module tree without weights: its configuration, for everything but decoding. */
     private final AutoencoderKL vae;
+    private final NetworkSlot<AutoencoderKL> decoder;
     private final SchedulerConfig schedulerConfig;
     /** The file {@link #schedulerConfig} was read from (named when a scheduler refuses it). */
     private final Path schedulerFile;
     private final ClipTextEncoder textEncoder;
-    private final ImageEncoderSlot vision;
+    private final NetworkSlot<ClipVisionEncoder> vision;
+    private final ClipVisionConfig visionConfig;
     /** The memory a run may use (replaced in tests). */
     private Function<Device, OptionalLong> memoryProbe = AvailableMemory::on;
     private final LoraFusion unetLoras;
@@ -86,8 +91,9 @@ public final class SsrPipeline implements SubjectGenerator {
     private boolean closed;
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
-                        UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                        Path schedulerFile, ClipTextEncoder textEncoder, ImageEncoderSlot vision, Path unetConfigFile) {
+                        UNet2DCondition unet, SsrLayers ssrLayers, NetworkSlot<AutoencoderKL> decoder, VaeConfig vaeConfig,
+                        SchedulerConfig schedulerConfig, Path schedulerFile, ClipTextEncoder textEncoder,
+                        NetworkSlot<ClipVisionEncoder> vision, ClipVisionConfig visionConfig, Path unetConfigFile) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -95,11 +101,13 @@ public final class SsrPipeline implements SubjectGenerator {
         this.subjects = subjects;
         this.unet = unet;
         this.ssrLayers = ssrLayers;
-        this.vae = vae;
+        this.vae = new AutoencoderKL(vaeConfig);
+        this.decoder = decoder;
         this.schedulerConfig = schedulerConfig;
         this.schedulerFile = schedulerFile;
         this.textEncoder = textEncoder;
         this.vision = vision;
+        this.visionConfig = visionConfig;
         this.unetConfigFile = unetConfigFile;
         this.unetLoras = new LoraFusion(unet, weights);
         this.textLoras = new LoraFusion(textEncoder, weights);
@@ -136,8 +144,8 @@ public final class SsrPipeline implements SubjectGenerator {
 
     /**
      * As {@link #open(Path, Path, boolean, EngineRuntime.DeviceChoice, int, ProgressListener)}, in low-memory mode
-     * when {@code lowMemory} is set ({@link #setLowMemory}): the image encoder is then released as soon as it has
-     * been loaded and checked, before the UNet loads, so that loading does not peak higher than the generations.
+     * when {@code lowMemory} is set ({@link #setLowMemory}): the image encoder and the VAE are then released as soon
+     * as they have been loaded and checked, so that loading does not peak higher than the generations.
      */
     public static SsrPipeline open(Path modelsRoot, Path checkpoint, boolean ema, boolean lowMemory,
                                    EngineRuntime.DeviceChoice choice, int threads, ProgressListener progress) {
@@ -171,19 +179,25 @@ public final class SsrPipeline implements SubjectGenerator {
             }
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
-            ImageEncoderSlot vision = ImageEncoderSlot.load(folder.imageEncoder(), weights);
+            NetworkSlot<ClipVisionEncoder> vision = NetworkSlot.load("image encoder", folder.imageEncoder(), weights,
+                    ClipVisionEncoder::load, ClipVisionEncoder::config);
+            ClipVisionConfig visionConfig = vision.get(progress).config();
             TokenToPatchAligner aligner = TokenToPatchAligner.load(folder.ssrAligner().getParent(), weights);
-            SubjectEncoder subjects = new SubjectEncoder(vision, ClipImageProcessor.defaults(), aligner, prompts);
+            SubjectEncoder subjects = new SubjectEncoder(vision, visionConfig, ClipImageProcessor.defaults(), aligner, prompts);
             vision.setKeepLoaded(!lowMemory);
             progress.stage("Loading UNet");
             UNet2DCondition unet = sd != null ? sd.unet() : UNet2DCondition.load(folder.unet(), weights);
-            checkCompatible(folder, textEncoder, vision.config(), aligner, unet);
+            checkCompatible(folder, textEncoder, visionConfig, aligner, unet);
             SsrLayers ssr = SsrLayers.load(folder.ssrLayers(), unet, weights);
             progress.stage("Loading VAE");
-            AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
+            NetworkSlot<AutoencoderKL> vae = sd != null ? NetworkSlot.pinned("VAE", sd.vae(), AutoencoderKL::config)
+                    : NetworkSlot.load("VAE", folder.vae(), weights, AutoencoderKL::load, AutoencoderKL::config);
+            VaeConfig vaeConfig = vae.get(progress).config();
+            vae.setKeepLoaded(!lowMemory);
             SchedulerConfig sched = schedulerConfig(folder);
-            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched,
-                    folder.schedulerConfig(), textEncoder, vision, sd == null ? folder.unet().resolve("config.json") : null);
+            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, vaeConfig, sched,
+                    folder.schedulerConfig(), textEncoder, vision, visionConfig,
+                    sd == null ? folder.unet().resolve("config.json") : null);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
@@ -263,21 +277,25 @@ public final class SsrPipeline implements SubjectGenerator {
                 throw e;
             } finally {
                 vision.releaseUnlessKept();
+                decoder.releaseUnlessKept();
             }
         }
     }
 
     /**
-     * Low-memory mode: the image encoder (CLIP vision, 1.2 GB in float32 for SD 1.5's ViT-L/14) is not kept
-     * between runs but loaded for each run's subject encoding and released right after it, before denoising; the
-     * next run loads it again from the same files (a few seconds). The images do not change. Off by default;
-     * turning it on releases the encoder now, turning it off keeps it from its next load on.
+     * Low-memory mode: the networks needed only at one end of a run are not kept between runs. The image encoder
+     * (CLIP vision, 1.2 GB in float32 for SD 1.5's ViT-L/14) is loaded for each run's subject encoding and released
+     * right after it, before denoising; the VAE (0.3 GB) is loaded for decoding and released after it. The next run
+     * loads them again from the same files (a few seconds). The images do not change. The VAE of a single-file
+     * checkpoint stays loaded (it cannot be read on its own). Off by default; turning it on releases both now,
+     * turning it off keeps them from their next load on.
      */
     @Override
     public void setLowMemory(boolean on) {
         synchronized (lock) {
             ensureOpen();
             vision.setKeepLoaded(!on);
+            decoder.setKeepLoaded(!on);
         }
     }
 
@@ -292,6 +310,13 @@ public final class SsrPipeline implements SubjectGenerator {
     public boolean isImageEncoderLoaded() {
         synchronized (lock) {
             return vision.isLoaded();
+        }
+    }
+
+    /** Whether the VAE's weights are in memory now (always between runs, except in low-memory mode). */
+    public boolean isVaeLoaded() {
+        synchronized (lock) {
+            return decoder.isLoaded();
         }
     }
 
@@ -343,8 +368,8 @@ public final class SsrPipeline implements SubjectGenerator {
 
     /** The working-memory estimate of {@code request} on these networks, with its own tiling choice. */
     MemoryEstimate estimate(GenerationRequest request) {
-        return MemoryEstimate.of(request, unet, vae, vision.config(), vision.isLoaded() ? 0 : vision.weightBytes(),
-                unet.computeType().getNumOfBytes(),
+        return MemoryEstimate.of(request, unet, vae, visionConfig, vision.isLoaded() ? 0 : vision.weightBytes(),
+                decoder.isLoaded() ? 0 : decoder.weightBytes(), unet.computeType().getNumOfBytes(),
                 request.vaeTiling().tiles(request.width(), request.height()));
     }
 
@@ -585,17 +610,19 @@ public final class SsrPipeline implements SubjectGenerator {
                     latents.close();
                     continue;
                 }
+                AutoencoderKL loadedVae = decoder.get(progress);
                 progress.stage("Decoding image " + (k + 1) + " of " + request.numImages());
                 try (NDManager decode = run.newSubManager()) {
                     NDArray z = latents.div(vae.scalingFactor());
                     z.attach(decode);
                     NDArray decoded = request.vaeTiling().tiles(request.width(), request.height())
-                            ? vae.decodeTiled(z, VaeTiling.tileSize(vae)) : vae.decode(z);
+                            ? loadedVae.decodeTiled(z, VaeTiling.tileSize(vae)) : loadedVae.decode(z);
                     decoded.attach(decode);
                     images.add(ImageConversion.toRgb(decoded));
                 }
                 latents.close();
             }
+            decoder.releaseUnlessKept();
             Long usedSeed = request.initLatents() != null && request.seed() == null && !stepNoiseDrawn.get() ? null : seed;
             return new GenerationResult(images, finals, maps, usedSeed, parameters(request, usedSeed));
         } finally {
@@ -656,11 +683,12 @@ public final class SsrPipeline implements SubjectGenerator {
             if (progress.isCancelled()) {
                 throw new CancelledException();
             }
+            AutoencoderKL loadedVae = decoder.get(progress);
             progress.stage("Decoding frame " + (k + 1) + " of " + count);
             try (NDManager decode = run.newSubManager()) {
                 NDArray z = latents.get(new ai.djl.ndarray.index.NDIndex(":, :, {}", k)).mul(1f / vae.scalingFactor());
                 z.attach(decode);
-                NDArray decoded = tiled ? vae.decodeTiled(z, VaeTiling.tileSize(vae)) : vae.decode(z);
+                NDArray decoded = tiled ? loadedVae.decodeTiled(z, VaeTiling.tileSize(vae)) : loadedVae.decode(z);
                 decoded.attach(decode);
                 frames.add(ImageConversion.toRgb(decoded));
             }
@@ -817,6 +845,7 @@ public final class SsrPipeline implements SubjectGenerator {
                 closed = true;
                 subjects.clearCache();
                 vision.unload();
+                decoder.unload();
                 controlNets.values().forEach(ControlNetModel::close);
                 controlNets.clear();
                 if (motionAdapter != null) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTokenizer;
+import io.github.ssrencoder.model.ClipVisionConfig;
 import io.github.ssrencoder.model.ClipVisionEncoder;
 import io.github.ssrencoder.model.MaskQuery;
 import io.github.ssrencoder.model.TokenToPatchAligner;
@@ -18,7 +19,7 @@ import java.util.Map;
  * attention maps: multi-scale CLIP image features, the query text through the SD text encoder, and the
  * aligner, with the mask as an attention bias for mask queries. Each distinct reference image of a request
  * is encoded once. The image encoder is taken from its slot when first needed (it may have been released between
- * runs, see {@link ImageEncoderSlot}).
+ * runs, see {@link NetworkSlot}).
  */
 final class SubjectEncoder {
 
@@ -26,14 +27,17 @@ final class SubjectEncoder {
     record Encoded(NDArray conditional, NDArray unconditional, AttentionMaps attention) {
     }
 
-    private final ImageEncoderSlot vision;
+    private final NetworkSlot<ClipVisionEncoder> vision;
+    private final ClipVisionConfig visionConfig;
     private final ClipImageProcessor processor;
     private final TokenToPatchAligner aligner;
     private final PromptEncoder text;
     private NDArray uncondImageEmbeds;
 
-    SubjectEncoder(ImageEncoderSlot vision, ClipImageProcessor processor, TokenToPatchAligner aligner, PromptEncoder text) {
+    SubjectEncoder(NetworkSlot<ClipVisionEncoder> vision, ClipVisionConfig visionConfig, ClipImageProcessor processor,
+                   TokenToPatchAligner aligner, PromptEncoder text) {
         this.vision = vision;
+        this.visionConfig = visionConfig;
         this.processor = processor;
         this.aligner = aligner;
         this.text = text;
@@ -41,7 +45,7 @@ final class SubjectEncoder {
 
     /** Side of the square patch grid of the image encoder. */
     int grid() {
-        return vision.config().gridSize();
+        return visionConfig.gridSize();
     }
 
     /**
@@ -100,7 +104,7 @@ final class SubjectEncoder {
     private NDArray uncondImageEmbeds(NDManager run, NDManager cacheManager, ProgressListener progress) {
         if (uncondImageEmbeds == null) {
             ClipVisionEncoder encoder = vision.get(progress);
-            int s = vision.config().imageSize();
+            int s = visionConfig.imageSize();
             try (NDManager tmp = run.newSubManager(); NDArray zeros = tmp.zeros(new ai.djl.ndarray.types.Shape(1, 3, s, s))) {
                 NDList hidden = encoder.forward(zeros);
                 NDArray embeds = ClipVisionEncoder.ssrImageEmbeds(hidden);

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Low-memory mode releases the image encoder between runs (after each run's subject encoding, before denoising)
- * and loads it again for the next run, without changing any result.
+ * and the VAE (after decoding), and loads them again for the next run, without changing any result.
  */
 class LowMemoryModeTest {
 
@@ -68,23 +68,28 @@ class LowMemoryModeTest {
     }
 
     @Test
-    void encoderIsLoadedOnlyForTheSubjectEncoding() {
+    void encoderIsLoadedOnlyForTheSubjectEncodingAndTheVaeOnlyForDecoding() {
         assertFalse(lowMemory.isImageEncoderLoaded(), "released at open");
+        assertFalse(lowMemory.isVaeLoaded(), "released at open");
         List<String> seen = new ArrayList<>();
         lowMemory.generate(request(5), new ProgressListener() {
             @Override
             public void stage(String message) {
-                seen.add(message + (lowMemory.isImageEncoderLoaded() ? " [encoder loaded]" : ""));
+                seen.add(message + (lowMemory.isImageEncoderLoaded() ? " [encoder loaded]" : "")
+                        + (lowMemory.isVaeLoaded() ? " [VAE loaded]" : ""));
             }
         });
         assertTrue(seen.indexOf("Loading image encoder") >= 0
                 && seen.indexOf("Loading image encoder") < seen.indexOf("Encoding subject 1 of 2 [encoder loaded]"), seen.toString());
         assertTrue(seen.contains("Encoding subject 2 of 2 [encoder loaded]"), seen.toString());
-        assertTrue(seen.contains("Denoising image 1 of 1"), "released before denoising: " + seen);
+        assertTrue(seen.contains("Denoising image 1 of 1"), "both released while denoising: " + seen);
+        assertTrue(seen.indexOf("Loading VAE") > seen.indexOf("Denoising image 1 of 1")
+                && seen.contains("Decoding image 1 of 1 [VAE loaded]"), seen.toString());
         assertFalse(lowMemory.isImageEncoderLoaded(), "released after the run");
+        assertFalse(lowMemory.isVaeLoaded(), "released after the run");
         lowMemory.attention(request(1).subjects().get(0), ProgressListener.NONE);
         assertFalse(lowMemory.isImageEncoderLoaded(), "released after attention maps");
-        assertTrue(resident.isImageEncoderLoaded());
+        assertTrue(resident.isImageEncoderLoaded() && resident.isVaeLoaded());
         assertTrue(lowMemory.liveModelArrays() < resident.liveModelArrays(), "the encoder's weights are freed");
     }
 
@@ -94,11 +99,25 @@ class LowMemoryModeTest {
             long loaded = p.liveModelArrays();
             p.setLowMemory(true);
             assertTrue(p.isLowMemory());
-            assertFalse(p.isImageEncoderLoaded());
+            assertFalse(p.isImageEncoderLoaded() || p.isVaeLoaded());
             assertTrue(p.liveModelArrays() < loaded);
             p.setLowMemory(false);
             p.generate(request(6), ProgressListener.NONE);
-            assertTrue(p.isImageEncoderLoaded(), "kept after the run once low-memory mode is off");
+            assertTrue(p.isImageEncoderLoaded() && p.isVaeLoaded(), "kept after the run once low-memory mode is off");
+        }
+    }
+
+    @Test
+    void singleFileCheckpointKeepsItsVaeAndGivesTheSameResults() {
+        Path checkpoint = Golden.tinyA().resolve("single-file/model.ckpt");
+        try (SsrPipeline plain = SsrPipeline.open(Golden.tinyA(), checkpoint, false, EngineRuntime.DeviceChoice.CPU, 0,
+                ProgressListener.NONE);
+             SsrPipeline low = SsrPipeline.open(Golden.tinyA(), checkpoint, false, true, EngineRuntime.DeviceChoice.CPU, 0,
+                     ProgressListener.NONE)) {
+            assertArrayEquals(plain.generate(request(9), ProgressListener.NONE).latents().get(0).data(),
+                    low.generate(request(9), ProgressListener.NONE).latents().get(0).data());
+            assertFalse(low.isImageEncoderLoaded());
+            assertTrue(low.isVaeLoaded(), "the checkpoint's VAE cannot be read on its own, so it stays");
         }
     }
 
@@ -123,20 +142,29 @@ class LowMemoryModeTest {
 
     @Test
     void encoderFilesDeletedBetweenRunsGiveAWeightFileError(@TempDir Path dir) throws IOException {
+        assertReloadFailsClearly(dir, "image_encoder/model.safetensors");
+    }
+
+    @Test
+    void vaeFilesDeletedBetweenRunsGiveAWeightFileError(@TempDir Path dir) throws IOException {
+        assertReloadFailsClearly(dir, "sd/vae/diffusion_pytorch_model.safetensors");
+    }
+
+    private static void assertReloadFailsClearly(Path dir, String file) throws IOException {
         copyTree(Golden.tinyA(), dir);
         try (SsrPipeline p = SsrPipeline.open(dir, null, false, true, EngineRuntime.DeviceChoice.CPU, 0, ProgressListener.NONE)) {
-            Path weights = dir.resolve("image_encoder/model.safetensors");
+            GenerationResult expected = p.generate(request(8), ProgressListener.NONE); // caches what a pipeline keeps
+            Path weights = dir.resolve(file);
             Path aside = dir.resolve("model.safetensors.aside");
             Files.move(weights, aside);
             long before = p.liveModelArrays();
             WeightFileException e = assertThrows(WeightFileException.class, () -> p.generate(request(8), ProgressListener.NONE));
-            assertTrue(e.getMessage().contains("image_encoder"), e.getMessage());
-            assertFalse(p.isImageEncoderLoaded());
+            assertTrue(e.getMessage().contains(Path.of(file).getParent().toString()), e.getMessage());
+            assertFalse(p.isImageEncoderLoaded() || p.isVaeLoaded());
             assertEquals(before, p.liveModelArrays(), "nothing of the failed run or the failed load remains");
             Files.move(aside, weights, StandardCopyOption.REPLACE_EXISTING);
             GenerationResult again = p.generate(request(8), ProgressListener.NONE);
-            assertArrayEquals(resident.generate(request(8), ProgressListener.NONE).latents().get(0).data(),
-                    again.latents().get(0).data());
+            assertArrayEquals(expected.latents().get(0).data(), again.latents().get(0).data());
         }
     }
 
