@@ -571,15 +571,18 @@ public final class Bench {
             ProcMemory.releaseFreedMemory();
             ProcMemory.resetPeak();
             double start = ProcMemory.rssMiB();
-            StageTimes stages = new StageTimes();
+            StageTimes stages = new StageTimes(true);
             long t1 = System.nanoTime();
             GenerationResult r = pipeline.generate(request(512, opt.steps512()).withVaeTiling(VaeTiling.ON), stages);
             double s = (System.nanoTime() - t1) / 1e9;
             stages.end();
             requireFinite("512² low-memory generation", r);
-            double generationPeak = ProcMemory.peakMiB();
+            double generationPeak = stages.peaks().values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
             double peak = Math.max(loadPeak, generationPeak);
             double reload = stages.seconds("image encoder");
+            double vaeReload = stages.seconds("VAE");
+            List<String> stagePeaks = new ArrayList<>();
+            stages.peaks().forEach((k, v) -> stagePeaks.add(String.format(Locale.ROOT, "%s %.0f", k, v)));
             report.put("low_memory_load_s", load);
             report.put("low_memory_load_peak_rss_mb", loadPeak);
             report.put("low_memory_loaded_rss_mb", loaded);
@@ -588,12 +591,16 @@ public final class Bench {
             report.put("generation_512_tiled_low_memory_start_rss_mb", start);
             report.put("generation_512_tiled_low_memory_s", s);
             report.put("low_memory_encoder_reload_s", reload);
+            report.put("low_memory_vae_reload_s", vaeReload);
             report.put("low_memory_image_encoder_released", pipeline.isImageEncoderLoaded() ? 0 : 1);
+            report.put("low_memory_vae_released", pipeline.isVaeLoaded() ? 0 : 1);
             report.line(String.format(Locale.ROOT, "%-46s %9.0f MiB  (%.2f GB; loading %.0f, then %.0f resident; generation %.0f "
                             + "from %.0f; %d steps in %.1f s: %s; target ≤ 6 GB)", "peak RSS, load + 512² SSR generation, low memory",
                     peak, peak * 1048576 / 1e9, loadPeak, loaded, generationPeak, start, opt.steps512(), s, stages));
-            report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (per run in low-memory mode; image encoder %s after the run)",
-                    "reload the image encoder", reload, pipeline.isImageEncoderLoaded() ? "STILL LOADED" : "released"));
+            report.line("  peak RSS per stage, MiB: " + String.join(", ", stagePeaks));
+            report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (+ VAE %.1f s per run in low-memory mode; image encoder %s, "
+                            + "VAE %s after the run)", "reload the image encoder", reload, vaeReload,
+                    pipeline.isImageEncoderLoaded() ? "STILL LOADED" : "released", pipeline.isVaeLoaded() ? "STILL LOADED" : "released"));
         }
     }
 
@@ -737,17 +744,35 @@ public final class Bench {
 
     // ---------------------------------------------------------------------------------------------
 
-    /** Seconds per loading stage, from the pipeline's progress messages. */
+    /**
+     * Seconds per stage, from the pipeline's progress messages; with {@code peaks}, also each stage's peak RSS (the
+     * peak is reset at every stage, so the figure's overall peak is the largest of them).
+     */
     private static final class StageTimes implements ProgressListener {
         private final Map<String, Double> seconds = new LinkedHashMap<>();
+        private final Map<String, Double> peaks = new LinkedHashMap<>();
+        private final boolean trackPeaks;
         private String current;
         private long since;
+
+        StageTimes() {
+            this(false);
+        }
+
+        StageTimes(boolean trackPeaks) {
+            this.trackPeaks = trackPeaks;
+        }
 
         @Override
         public void stage(String message) {
             end();
             current = message.replaceFirst("^Loading ", "");
             since = System.nanoTime();
+        }
+
+        /** Peak RSS per stage, MiB (empty unless tracked). */
+        Map<String, Double> peaks() {
+            return peaks;
         }
 
         /** Seconds spent in the stage reported as {@code message} (0 if it was not reported). */
@@ -758,7 +783,13 @@ public final class Bench {
         void end() {
             if (current != null) {
                 seconds.merge(current, (System.nanoTime() - since) / 1e9, Double::sum);
+                if (trackPeaks) {
+                    peaks.merge(current, ProcMemory.peakMiB(), Math::max);
+                }
                 current = null;
+            }
+            if (trackPeaks) {
+                ProcMemory.resetPeak();
             }
         }
 
