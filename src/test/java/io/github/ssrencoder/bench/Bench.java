@@ -46,7 +46,8 @@ import net.imglib2.type.numeric.ARGBType;
  * Times the full-size SSR-Encoder networks on this machine and prints one line per figure: UNet steps with
  * classifier-free guidance at 512² and 256² with and without the SSR layers, VAE decode, CLIP vision and text
  * encoders, aligner, a 25-step UniPC generation at 256² through {@link SsrPipeline}, loading the models from
- * float16 safetensors, and the peak memory of a 512² generation; each with its operation count and achieved
+ * float16 safetensors, the peak memory of a 512² generation (also in low-memory mode), and the time to a 512² image
+ * with 30 and 15 UniPC and 4 LCM steps, stage by stage; each with its operation count and achieved
  * GFLOP/s, also as a ratio to the fp32 matmul rate measured in the same run. Networks get seeded random weights
  * (full-size shapes from the key manifests), so nothing is downloaded. Not a test: run it through
  * {@code scripts/bench} (options: {@link BenchOptions#USAGE}).
