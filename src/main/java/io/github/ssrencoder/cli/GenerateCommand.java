@@ -123,6 +123,10 @@ final class GenerateCommand implements Callable<Integer> {
                     + "(DeepCache; faster, changes the image slightly). 1 = off (default).")
     int cacheInterval;
     // Clips (AnimateDiff)
+    @Option(names = "--low-memory", description = "Release the image encoder (CLIP vision, 1.2 GB) between runs: it is "
+            + "loaded for each run's subject encoding and freed before denoising (a few seconds more per run, same images).")
+    boolean lowMemory;
+
     @Option(names = "--motion-adapter", paramLabel = "DIR", description = "diffusers MotionAdapter folder (AnimateDiff): "
             + "generate a clip of --frames frames; --output clip.tif (ImageJ stack), clip.gif or a folder of PNGs.")
     Path motionAdapter;
@@ -212,7 +216,8 @@ final class GenerateCommand implements Callable<Integer> {
             while (end < prepared.size() && sameWeights(first, prepared.get(end).job())) {
                 end++;
             }
-            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), choice, threadCount, progress)) {
+            try (SsrPipeline pipeline = SsrPipeline.open(models, first.checkpoint(), first.ema(), first.lowMemory(), choice,
+                    threadCount, progress)) {
                 err.println("ssr: " + EngineRuntime.describe(pipeline.device()));
                 // Every SD 1.x network has the same layers: the first one loaded checks the LoRAs of all jobs.
                 List<Prepared> loraJobs = start == 0 ? prepared : prepared.subList(start, end);
@@ -221,6 +226,7 @@ final class GenerateCommand implements Callable<Integer> {
                     if (prepared.size() > 1) {
                         err.println("ssr: job " + (i + 1) + " of " + prepared.size());
                     }
+                    pipeline.setLowMemory(prepared.get(i).job().lowMemory());
                     run(pipeline, prepared.get(i), progress, recorder, out);
                 }
             }
@@ -375,7 +381,7 @@ final class GenerateCommand implements Callable<Integer> {
                 height, seed, initLatents, output, saveLatents, saveAttention, numImages, framing, checkpoint, ema,
                 loras.stream().map(Lora::parse).toList(),
                 controls.stream().map(c -> new JobSpec.ControlSpec(c.image, c.controlnet, c.scale, c.start, c.end)).toList(),
-                vaeTiling, cacheInterval, motionAdapter, frames, frameInterval, gif);
+                vaeTiling, cacheInterval, motionAdapter, frames, frameInterval, gif, lowMemory);
         if (job == null) {
             if (prompt == null) {
                 throw new IllegalArgumentException("--prompt is required (or give a --job file)");

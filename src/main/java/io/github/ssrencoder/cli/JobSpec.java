@@ -15,13 +15,16 @@ import java.util.Set;
  * relative to the job file. Fields left out take the command-line values, which default as the official
  * inference scripts. {@code checkpoint} (with {@code ema}) names a single-file checkpoint that supplies Stable
  * Diffusion's weights instead of the models folder's {@code sd/}. {@code motionAdapter} (with {@code frames},
- * {@code frameInterval} in seconds and {@code gif}) makes the job a clip (AnimateDiff).
+ * {@code frameInterval} in seconds and {@code gif}) makes the job a clip (AnimateDiff). {@code lowMemory} releases the
+ * image encoder between runs ({@code SsrPipeline#setLowMemory}); it changes no output, so the manifest's description
+ * leaves it out.
  */
 record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, double scale, double maskWeight,
                double guidance, int steps, String scheduler, int width, int height, Long seed, Path initLatents,
                Path output, Path saveLatents, Path saveAttention, int numImages, String framing, Path checkpoint,
                boolean ema, List<Lora> loras, List<ControlSpec> controls,
-               String vaeTiling, int cacheInterval, Path motionAdapter, int frames, double frameInterval, boolean gif) {
+               String vaeTiling, int cacheInterval, Path motionAdapter, int frames, double frameInterval, boolean gif,
+               boolean lowMemory) {
 
     /** One subject: image, query text, optional mask, weight. */
     record Subject(Path image, String query, Path mask, double weight) {
@@ -34,7 +37,7 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
     private static final Set<String> JOB_KEYS = Set.of("subjects", "prompt", "negative_prompt", "scale", "mask_weight",
             "guidance", "steps", "scheduler", "width", "height", "seed", "init_latents", "output", "save_latents",
             "save_attention", "images", "framing", "checkpoint", "ema", "loras", "controls", "vae_tiling",
-            "cache_interval", "motion_adapter", "frames", "frame_interval", "gif", "jobs");
+            "cache_interval", "motion_adapter", "frames", "frame_interval", "gif", "low_memory", "jobs");
     private static final Set<String> SUBJECT_KEYS = Set.of("image", "query", "mask", "weight");
     private static final Set<String> LORA_KEYS = Set.of("file", "weight");
     private static final Set<String> CONTROL_KEYS = Set.of("image", "controlnet", "scale", "start", "end");
@@ -209,7 +212,8 @@ record JobSpec(List<Subject> subjects, String prompt, String negativePrompt, dou
                 path(file, base, o, "motion_adapter", d.motionAdapter()),
                 JsonFiles.getInt(file, o, "frames", d.frames()),
                 JsonFiles.getDouble(file, o, "frame_interval", d.frameInterval()),
-                JsonFiles.getBoolean(file, o, "gif", d.gif()));
+                JsonFiles.getBoolean(file, o, "gif", d.gif()),
+                JsonFiles.getBoolean(file, o, "low_memory", d.lowMemory()));
     }
 
     /**

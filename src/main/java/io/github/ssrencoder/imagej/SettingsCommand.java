@@ -10,8 +10,8 @@ import org.scijava.plugin.Plugin;
 
 /**
  * Chooses the models folder (DESIGN §3 layout, checked before it is stored, with a message naming what is
- * missing), the device, the thread count and optionally an installed libtorch folder (e.g. a CUDA build; empty
- * = the bundled CPU libtorch); stored in the SciJava preferences. Models loaded with other settings are
+ * missing), the device, the thread count, low-memory mode and optionally an installed libtorch folder (e.g. a CUDA
+ * build; empty = the bundled CPU libtorch); stored in the SciJava preferences. Models loaded with other settings are
  * reloaded on the next run; another libtorch is used from the engine's next start (a restart once it runs).
  */
 @Plugin(type = Command.class, label = "SSR-Encoder Settings...", headless = true,
@@ -42,6 +42,10 @@ public class SettingsCommand extends SsrCommand {
             persist = false)
     private File motion_adapter;
 
+    @Parameter(label = "Low memory (load the image encoder for each run, 1.2 GB less between runs)", required = false,
+            persist = false)
+    private Boolean low_memory;
+
     /** Fills what the caller did not give with the stored settings. */
     protected void loadStored() {
         SsrSettings s = ssr.settings();
@@ -70,6 +74,9 @@ public class SettingsCommand extends SsrCommand {
         if (motion_adapter == null && s.motionAdapter() != null) {
             motion_adapter = s.motionAdapter().toFile();
         }
+        if (low_memory == null) {
+            low_memory = s.lowMemory();
+        }
     }
 
     @Override
@@ -87,12 +94,13 @@ public class SettingsCommand extends SsrCommand {
         Path torch = libtorch == null || libtorch.getPath().isBlank() ? null : EngineRuntime.validateLibtorch(libtorch.toPath());
         Path adapter = motion_adapter == null || motion_adapter.getPath().isBlank() ? null
                 : ClipInput.checkAdapterFolder(motion_adapter.toPath());
+        boolean lowMemory = Boolean.TRUE.equals(low_memory);
         ssr.saveSettings(new SsrSettings(root, DeviceChoice.parse(device == null ? "cpu" : device), n, torch, file, useEma,
-                adapter));
+                adapter, lowMemory));
         logInfo("SSR-Encoder: models folder " + root + ", " + device + ", threads " + (n == 0 ? "default" : n)
                 + ", libtorch " + (torch == null ? "bundled" : torch)
                 + (file == null ? "" : ", checkpoint " + file + (useEma ? " (EMA weights)" : ""))
-                + (adapter == null ? "" : ", motion adapter " + adapter));
+                + (adapter == null ? "" : ", motion adapter " + adapter) + (lowMemory ? ", low memory" : ""));
         EngineRuntime.restartNote(torch).ifPresent(this::logWarning);
     }
 }

@@ -20,7 +20,8 @@ import org.scijava.service.Service;
 
 /**
  * Keeps the loaded models of one Fiji session: loading Stable Diffusion is slow, so the generator is opened
- * lazily on first use and kept across runs, reopened when the models folder, device or threads change, and
+ * lazily on first use and kept across runs, reopened when the models folder, device or threads change (the
+ * low-memory setting is applied to the loaded generator without reloading), and
  * closed by {@link #unload()}. Runs are serialised by one lock because a generator holds one set of native
  * weights: a run started while another holds it says in its progress that it waits, and can be cancelled while it
  * waits. Settings live in the SciJava {@link PrefService}. The libtorch setting is handed to
@@ -45,9 +46,10 @@ public class SsrService extends AbstractService implements SciJavaService {
     private static final String KEY_CHECKPOINT = "checkpoint";
     private static final String KEY_EMA = "ema";
     private static final String KEY_MOTION_ADAPTER = "motion_adapter";
+    private static final String KEY_LOW_MEMORY = "low_memory";
     /** The real factory; only it points the engine at the libtorch setting (tests' fakes leave the engine alone). */
-    private static final GeneratorFactory PIPELINE = (root, s) -> SsrPipeline.open(root, s.checkpoint(), s.ema(), s.device(),
-            s.threads(), ProgressListener.NONE);
+    private static final GeneratorFactory PIPELINE = (root, s) -> SsrPipeline.open(root, s.checkpoint(), s.ema(),
+            s.lowMemory(), s.device(), s.threads(), ProgressListener.NONE);
 
     @Parameter
     private PrefService prefs;
@@ -83,7 +85,8 @@ public class SsrService extends AbstractService implements SciJavaService {
         String motionAdapter = prefs.get(SsrService.class, KEY_MOTION_ADAPTER, "");
         return new SsrSettings(models.isBlank() ? null : Path.of(models), device, threads,
                 libtorch.isBlank() ? null : Path.of(libtorch), checkpoint.isBlank() ? null : Path.of(checkpoint),
-                prefs.getBoolean(SsrService.class, KEY_EMA, false)).withMotionAdapter(motionAdapter.isBlank() ? null : Path.of(motionAdapter));
+                prefs.getBoolean(SsrService.class, KEY_EMA, false)).withMotionAdapter(motionAdapter.isBlank() ? null : Path.of(motionAdapter))
+                .withLowMemory(prefs.getBoolean(SsrService.class, KEY_LOW_MEMORY, false));
     }
 
     /** Stores {@code s}; the next run reloads the models if they differ from the loaded ones. */
@@ -95,6 +98,7 @@ public class SsrService extends AbstractService implements SciJavaService {
         prefs.put(SsrService.class, KEY_CHECKPOINT, s.checkpoint() == null ? "" : s.checkpoint().toString());
         prefs.put(SsrService.class, KEY_EMA, s.ema());
         prefs.put(SsrService.class, KEY_MOTION_ADAPTER, s.motionAdapter() == null ? "" : s.motionAdapter().toString());
+        prefs.put(SsrService.class, KEY_LOW_MEMORY, s.lowMemory());
     }
 
     /**
@@ -133,6 +137,10 @@ public class SsrService extends AbstractService implements SciJavaService {
                         "the generator factory returned nothing");
                 loadedWith = wanted;
             }
+            if (loadedWith.lowMemory() != wanted.lowMemory()) {
+                generator.setLowMemory(wanted.lowMemory());
+                loadedWith = wanted;
+            }
             return work.apply(generator);
         } finally {
             lock.unlock();
@@ -141,10 +149,11 @@ public class SsrService extends AbstractService implements SciJavaService {
 
     /**
      * Whether models loaded with {@code loaded} serve {@code wanted}: libtorch changes only when the engine next starts,
-     * and the motion adapter is loaded by the generator per run.
+     * the motion adapter is loaded by the generator per run, and low-memory mode is switched on the loaded generator.
      */
     private static boolean serves(SsrSettings loaded, SsrSettings wanted) {
-        return loaded != null && loaded.withLibtorch(wanted.libtorch()).withMotionAdapter(wanted.motionAdapter()).equals(wanted);
+        return loaded != null && loaded.withLibtorch(wanted.libtorch()).withMotionAdapter(wanted.motionAdapter())
+                .withLowMemory(wanted.lowMemory()).equals(wanted);
     }
 
     /** Whether models are loaded now. */

@@ -17,15 +17,22 @@ import java.util.Objects;
  *                   {@code sd/}'s, or {@code null} for the models folder's own
  * @param ema        take the checkpoint's EMA weights ({@code model_ema.*}) instead of the regular ones
  * @param motionAdapter an AnimateDiff motion adapter folder for clips ({@code frames} &gt; 0), or {@code null}
+ * @param lowMemory  release the image encoder between runs ({@link io.github.ssrencoder.pipeline.SsrPipeline#setLowMemory})
  */
 public record SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch, Path checkpoint, boolean ema,
-                          Path motionAdapter) {
+                          Path motionAdapter, boolean lowMemory) {
 
     public SsrSettings {
         device = Objects.requireNonNullElse(device, DeviceChoice.CPU);
         if (threads < 0) {
             throw new IllegalArgumentException("threads must be 0 (engine default) or more, got " + threads);
         }
+    }
+
+    /** Settings with the image encoder kept loaded between runs. */
+    public SsrSettings(Path models, DeviceChoice device, int threads, Path libtorch, Path checkpoint, boolean ema,
+                       Path motionAdapter) {
+        this(models, device, threads, libtorch, checkpoint, ema, motionAdapter, false);
     }
 
     /** Settings without a motion adapter. */
@@ -45,22 +52,26 @@ public record SsrSettings(Path models, DeviceChoice device, int threads, Path li
 
     /** Nothing configured: no models folder, CPU, default threads, bundled libtorch, no checkpoint. */
     public static SsrSettings defaults() {
-        return new SsrSettings(null, DeviceChoice.CPU, 0, null, null, false, null);
+        return new SsrSettings(null, DeviceChoice.CPU, 0, null, null, false, null, false);
     }
 
     public SsrSettings withModels(Path m) {
-        return new SsrSettings(m, device, threads, libtorch, checkpoint, ema, motionAdapter);
+        return new SsrSettings(m, device, threads, libtorch, checkpoint, ema, motionAdapter, lowMemory);
     }
 
     public SsrSettings withLibtorch(Path folder) {
-        return new SsrSettings(models, device, threads, folder, checkpoint, ema, motionAdapter);
+        return new SsrSettings(models, device, threads, folder, checkpoint, ema, motionAdapter, lowMemory);
     }
 
     public SsrSettings withCheckpoint(Path file, boolean useEma) {
-        return new SsrSettings(models, device, threads, libtorch, file, useEma, motionAdapter);
+        return new SsrSettings(models, device, threads, libtorch, file, useEma, motionAdapter, lowMemory);
     }
 
     public SsrSettings withMotionAdapter(Path folder) {
-        return new SsrSettings(models, device, threads, libtorch, checkpoint, ema, folder);
+        return new SsrSettings(models, device, threads, libtorch, checkpoint, ema, folder, lowMemory);
+    }
+
+    public SsrSettings withLowMemory(boolean on) {
+        return new SsrSettings(models, device, threads, libtorch, checkpoint, ema, motionAdapter, on);
     }
 }

@@ -1,7 +1,7 @@
 package io.github.ssrencoder.pipeline;
 
 import io.github.ssrencoder.model.AutoencoderKL;
-import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.ClipVisionConfig;
 import io.github.ssrencoder.model.UNet2DCondition;
 import java.util.Locale;
 
@@ -15,7 +15,8 @@ import java.util.Locale;
  * latent pixels), batch 2 with classifier-free guidance; each ControlNet adds half of that (its down half);</li>
  * <li>decoding: {@value #VAE_COPIES} copies of the decoder's full-resolution feature map (last block's channels ×
  * pixels), or of one tile's when tiled, plus the blended output;</li>
- * <li>subject encoding: the image encoder's hidden states of every layer for each subject, twice.</li>
+ * <li>subject encoding: the image encoder's hidden states of every layer for each subject, twice, plus the
+ * encoder's weights when they are loaded for the run (low-memory mode; likewise the VAE's for decoding).</li>
  * </ul>
  * The two constants were calibrated on {@code scripts/bench}'s peaks with the full-size SD 1.5 networks, float32
  * (README, tiled VAE): a 512² SSR generation peaked 1.0 GiB above the loaded models with the decoder tiled (the
@@ -35,9 +36,13 @@ public record MemoryEstimate(long denoiseBytes, long decodeBytes, long encodeByt
     /** Copies of the VAE decoder's full-resolution feature map alive at the decoding peak (calibrated, see above). */
     static final int VAE_COPIES = 8;
 
-    /** The estimate for {@code request} on these networks, computed in {@code elementBytes}-byte elements. */
-    static MemoryEstimate of(GenerationRequest request, UNet2DCondition unet, AutoencoderKL vae, ClipVisionEncoder vision,
-                             int elementBytes, boolean tiled) {
+    /**
+     * The estimate for {@code request} on these networks, computed in {@code elementBytes}-byte elements;
+     * {@code encoderLoadBytes} and {@code vaeLoadBytes} are the image encoder's and the VAE's weights when the run
+     * loads them (0 when they stay loaded).
+     */
+    static MemoryEstimate of(GenerationRequest request, UNet2DCondition unet, AutoencoderKL vae, ClipVisionConfig vision,
+                             long encoderLoadBytes, long vaeLoadBytes, int elementBytes, boolean tiled) {
         long w = request.width();
         long h = request.height();
         int f = vae.spatialScaleFactor();
@@ -47,12 +52,12 @@ public record MemoryEstimate(long denoiseBytes, long decodeBytes, long encodeByt
         long denoise = unetMap * UNET_COPIES + request.controls().size() * unetMap * UNET_COPIES / 2;
         int decoderChannels = vae.config().blockOutChannels().get(0); // the decoder's last (full-resolution) block
         long output = 3 * w * h * Float.BYTES * 2;
-        long decode = decoderChannels * w * h * elementBytes * VAE_COPIES + output;
+        long decode = decoderChannels * w * h * elementBytes * VAE_COPIES + output + vaeLoadBytes;
         long tile = Math.min(w, VaeTiling.tileSize(vae) * 5L / 4) * Math.min(h, VaeTiling.tileSize(vae) * 5L / 4);
-        long tiledDecode = decoderChannels * tile * elementBytes * VAE_COPIES + output * 2;
-        long tokens = (long) (vision.imageSize() / vision.patchSize()) * (vision.imageSize() / vision.patchSize()) + 1;
+        long tiledDecode = decoderChannels * tile * elementBytes * VAE_COPIES + output * 2 + vaeLoadBytes;
+        long tokens = vision.numTokens();
         long encode = 2L * request.subjects().size() * tokens * vision.hiddenSize()
-                * (vision.config().numHiddenLayers() + 1) * Float.BYTES;
+                * (vision.numHiddenLayers() + 1) * Float.BYTES + (request.subjects().isEmpty() ? 0 : encoderLoadBytes);
         return new MemoryEstimate(denoise, tiled ? tiledDecode : decode, encode, tiledDecode);
     }
 

@@ -14,7 +14,9 @@ import io.github.ssrencoder.model.AutoencoderKL;
 import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTextEncoder;
 import io.github.ssrencoder.model.ClipTokenizer;
+import io.github.ssrencoder.model.ClipVisionConfig;
 import io.github.ssrencoder.model.ClipVisionEncoder;
+import io.github.ssrencoder.model.VaeConfig;
 import io.github.ssrencoder.model.ControlImageProcessor;
 import io.github.ssrencoder.model.ControlNetModel;
 import io.github.ssrencoder.model.ControlResiduals;
@@ -61,12 +63,15 @@ public final class SsrPipeline implements SubjectGenerator {
     private final SubjectEncoder subjects;
     private final UNet2DCondition unet;
     private final SsrLayers ssrLayers;
+    /** The VAE's module tree without weights: its configuration, for everything but decoding. */
     private final AutoencoderKL vae;
+    private final NetworkSlot<AutoencoderKL> decoder;
     private final SchedulerConfig schedulerConfig;
     /** The file {@link #schedulerConfig} was read from (named when a scheduler refuses it). */
     private final Path schedulerFile;
     private final ClipTextEncoder textEncoder;
-    private final ClipVisionEncoder vision;
+    private final NetworkSlot<ClipVisionEncoder> vision;
+    private final ClipVisionConfig visionConfig;
     /** The memory a run may use (replaced in tests). */
     private Function<Device, OptionalLong> memoryProbe = AvailableMemory::on;
     private final LoraFusion unetLoras;
@@ -86,8 +91,9 @@ public final class SsrPipeline implements SubjectGenerator {
     private boolean closed;
 
     private SsrPipeline(Path modelsRoot, Device device, NDManager weights, PromptEncoder prompts, SubjectEncoder subjects,
-                        UNet2DCondition unet, SsrLayers ssrLayers, AutoencoderKL vae, SchedulerConfig schedulerConfig,
-                        Path schedulerFile, ClipTextEncoder textEncoder, ClipVisionEncoder vision, Path unetConfigFile) {
+                        UNet2DCondition unet, SsrLayers ssrLayers, NetworkSlot<AutoencoderKL> decoder, VaeConfig vaeConfig,
+                        SchedulerConfig schedulerConfig, Path schedulerFile, ClipTextEncoder textEncoder,
+                        NetworkSlot<ClipVisionEncoder> vision, ClipVisionConfig visionConfig, Path unetConfigFile) {
         this.modelsRoot = modelsRoot;
         this.device = device;
         this.weights = weights;
@@ -95,11 +101,13 @@ public final class SsrPipeline implements SubjectGenerator {
         this.subjects = subjects;
         this.unet = unet;
         this.ssrLayers = ssrLayers;
-        this.vae = vae;
+        this.vae = new AutoencoderKL(vaeConfig);
+        this.decoder = decoder;
         this.schedulerConfig = schedulerConfig;
         this.schedulerFile = schedulerFile;
         this.textEncoder = textEncoder;
         this.vision = vision;
+        this.visionConfig = visionConfig;
         this.unetConfigFile = unetConfigFile;
         this.unetLoras = new LoraFusion(unet, weights);
         this.textLoras = new LoraFusion(textEncoder, weights);
@@ -131,6 +139,16 @@ public final class SsrPipeline implements SubjectGenerator {
      */
     public static SsrPipeline open(Path modelsRoot, Path checkpoint, boolean ema, EngineRuntime.DeviceChoice choice,
                                    int threads, ProgressListener progress) {
+        return open(modelsRoot, checkpoint, ema, false, choice, threads, progress);
+    }
+
+    /**
+     * As {@link #open(Path, Path, boolean, EngineRuntime.DeviceChoice, int, ProgressListener)}, in low-memory mode
+     * when {@code lowMemory} is set ({@link #setLowMemory}): the image encoder and the VAE are then released as soon
+     * as they have been loaded and checked, so that loading does not peak higher than the generations.
+     */
+    public static SsrPipeline open(Path modelsRoot, Path checkpoint, boolean ema, boolean lowMemory,
+                                   EngineRuntime.DeviceChoice choice, int threads, ProgressListener progress) {
         EngineRuntime.configureOffline(threads);
         ModelsFolder folder = ModelsFolder.open(modelsRoot, checkpoint);
         Path single = folder.checkpoint().orElse(null);
@@ -161,18 +179,25 @@ public final class SsrPipeline implements SubjectGenerator {
             }
             PromptEncoder prompts = new PromptEncoder(tokenizer, textEncoder);
             progress.stage("Loading image encoder and aligner");
-            ClipVisionEncoder vision = ClipVisionEncoder.load(folder.imageEncoder(), weights);
+            NetworkSlot<ClipVisionEncoder> vision = NetworkSlot.load("image encoder", folder.imageEncoder(), weights,
+                    ClipVisionEncoder::load, ClipVisionEncoder::config);
+            ClipVisionConfig visionConfig = vision.get(progress).config();
             TokenToPatchAligner aligner = TokenToPatchAligner.load(folder.ssrAligner().getParent(), weights);
-            SubjectEncoder subjects = new SubjectEncoder(vision, ClipImageProcessor.defaults(), aligner, prompts);
+            SubjectEncoder subjects = new SubjectEncoder(vision, visionConfig, ClipImageProcessor.defaults(), aligner, prompts);
+            vision.setKeepLoaded(!lowMemory);
             progress.stage("Loading UNet");
             UNet2DCondition unet = sd != null ? sd.unet() : UNet2DCondition.load(folder.unet(), weights);
-            checkCompatible(folder, textEncoder, vision, aligner, unet);
+            checkCompatible(folder, textEncoder, visionConfig, aligner, unet);
             SsrLayers ssr = SsrLayers.load(folder.ssrLayers(), unet, weights);
             progress.stage("Loading VAE");
-            AutoencoderKL vae = sd != null ? sd.vae() : AutoencoderKL.load(folder.vae(), weights);
+            NetworkSlot<AutoencoderKL> vae = sd != null ? NetworkSlot.pinned("VAE", sd.vae(), AutoencoderKL::config)
+                    : NetworkSlot.load("VAE", folder.vae(), weights, AutoencoderKL::load, AutoencoderKL::config);
+            VaeConfig vaeConfig = vae.get(progress).config();
+            vae.setKeepLoaded(!lowMemory);
             SchedulerConfig sched = schedulerConfig(folder);
-            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, sched,
-                    folder.schedulerConfig(), textEncoder, vision, sd == null ? folder.unet().resolve("config.json") : null);
+            return new SsrPipeline(folder.root(), device, weights, prompts, subjects, unet, ssr, vae, vaeConfig, sched,
+                    folder.schedulerConfig(), textEncoder, vision, visionConfig,
+                    sd == null ? folder.unet().resolve("config.json") : null);
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
@@ -198,7 +223,7 @@ public final class SsrPipeline implements SubjectGenerator {
      * cross-attention expects 1024-wide text states) or an aligner trained for other encoders is refused here
      * with the file and the sizes, rather than failing deep inside a forward pass.
      */
-    private static void checkCompatible(ModelsFolder folder, ClipTextEncoder text, ClipVisionEncoder vision,
+    private static void checkCompatible(ModelsFolder folder, ClipTextEncoder text, ClipVisionConfig vision,
                                         TokenToPatchAligner aligner, UNet2DCondition unet) {
         int textWidth = text.hiddenSize();
         if (unet.config().crossAttentionDim() != textWidth) {
@@ -212,10 +237,11 @@ public final class SsrPipeline implements SubjectGenerator {
                     + aligner.queryDim() + " and image width " + aligner.imageDim() + ", but the text encoder gives "
                     + textWidth + " and the image encoder " + vision.hiddenSize());
         }
-        if (aligner.numScales() != vision.ssrScales()) {
+        int scales = vision.numHiddenLayers() / 4; // ClipVisionEncoder.ssrScales
+        if (aligner.numScales() != scales) {
             throw io.github.ssrencoder.io.WeightFileException.of(folder.ssrAligner(), "the aligner pools " + aligner.numScales()
-                    + " vision scales (aligner.processor.to_v.*), but the image encoder's " + vision.config().numHiddenLayers()
-                    + " layers give " + vision.ssrScales() + " (hidden states 4, 8, …)");
+                    + " vision scales (aligner.processor.to_v.*), but the image encoder's " + vision.numHiddenLayers()
+                    + " layers give " + scales + " (hidden states 4, 8, …)");
         }
     }
 
@@ -249,7 +275,48 @@ public final class SsrPipeline implements SubjectGenerator {
                             + "usable: choose a smaller size or fewer images, or tile the VAE decode", e);
                 }
                 throw e;
+            } finally {
+                vision.releaseUnlessKept();
+                decoder.releaseUnlessKept();
             }
+        }
+    }
+
+    /**
+     * Low-memory mode: the networks needed only at one end of a run are not kept between runs. The image encoder
+     * (CLIP vision, 1.2 GB in float32 for SD 1.5's ViT-L/14) is loaded for each run's subject encoding and released
+     * right after it, before denoising; the VAE (0.3 GB) is loaded for decoding and released after it. The next run
+     * loads them again from the same files (a few seconds). The images do not change. The VAE of a single-file
+     * checkpoint stays loaded (it cannot be read on its own). Off by default; turning it on releases both now,
+     * turning it off keeps them from their next load on.
+     */
+    @Override
+    public void setLowMemory(boolean on) {
+        synchronized (lock) {
+            ensureOpen();
+            vision.setKeepLoaded(!on);
+            decoder.setKeepLoaded(!on);
+        }
+    }
+
+    /** Whether low-memory mode is on ({@link #setLowMemory}). */
+    public boolean isLowMemory() {
+        synchronized (lock) {
+            return !vision.keepsLoaded();
+        }
+    }
+
+    /** Whether the image encoder's weights are in memory now (always between runs, except in low-memory mode). */
+    public boolean isImageEncoderLoaded() {
+        synchronized (lock) {
+            return vision.isLoaded();
+        }
+    }
+
+    /** Whether the VAE's weights are in memory now (always between runs, except in low-memory mode). */
+    public boolean isVaeLoaded() {
+        synchronized (lock) {
+            return decoder.isLoaded();
         }
     }
 
@@ -301,7 +368,8 @@ public final class SsrPipeline implements SubjectGenerator {
 
     /** The working-memory estimate of {@code request} on these networks, with its own tiling choice. */
     MemoryEstimate estimate(GenerationRequest request) {
-        return MemoryEstimate.of(request, unet, vae, vision, unet.computeType().getNumOfBytes(),
+        return MemoryEstimate.of(request, unet, vae, visionConfig, vision.isLoaded() ? 0 : vision.weightBytes(),
+                decoder.isLoaded() ? 0 : decoder.weightBytes(), unet.computeType().getNumOfBytes(),
                 request.vaeTiling().tiles(request.width(), request.height()));
     }
 
@@ -319,6 +387,8 @@ public final class SsrPipeline implements SubjectGenerator {
             ensureOpen();
             try (NDManager run = weights.newSubManager()) {
                 return subjects.encode(List.of(query), run, weights, progress).get(0).attention();
+            } finally {
+                vision.releaseUnlessKept();
             }
         }
     }
@@ -495,6 +565,7 @@ public final class SsrPipeline implements SubjectGenerator {
             List<AttentionMaps> maps = new ArrayList<>();
             if (!request.subjects().isEmpty()) {
                 List<SubjectEncoder.Encoded> encoded = subjects.encode(request.subjects(), run, weights, progress);
+                vision.releaseUnlessKept();
                 NDList cond = new NDList(promptEmbeds);
                 NDList uncond = new NDList(negativeEmbeds);
                 for (SubjectEncoder.Encoded e : encoded) {
@@ -539,17 +610,19 @@ public final class SsrPipeline implements SubjectGenerator {
                     latents.close();
                     continue;
                 }
+                AutoencoderKL loadedVae = decoder.get(progress);
                 progress.stage("Decoding image " + (k + 1) + " of " + request.numImages());
                 try (NDManager decode = run.newSubManager()) {
                     NDArray z = latents.div(vae.scalingFactor());
                     z.attach(decode);
                     NDArray decoded = request.vaeTiling().tiles(request.width(), request.height())
-                            ? vae.decodeTiled(z, VaeTiling.tileSize(vae)) : vae.decode(z);
+                            ? loadedVae.decodeTiled(z, VaeTiling.tileSize(vae)) : loadedVae.decode(z);
                     decoded.attach(decode);
                     images.add(ImageConversion.toRgb(decoded));
                 }
                 latents.close();
             }
+            decoder.releaseUnlessKept();
             Long usedSeed = request.initLatents() != null && request.seed() == null && !stepNoiseDrawn.get() ? null : seed;
             return new GenerationResult(images, finals, maps, usedSeed, parameters(request, usedSeed));
         } finally {
@@ -610,11 +683,12 @@ public final class SsrPipeline implements SubjectGenerator {
             if (progress.isCancelled()) {
                 throw new CancelledException();
             }
+            AutoencoderKL loadedVae = decoder.get(progress);
             progress.stage("Decoding frame " + (k + 1) + " of " + count);
             try (NDManager decode = run.newSubManager()) {
                 NDArray z = latents.get(new ai.djl.ndarray.index.NDIndex(":, :, {}", k)).mul(1f / vae.scalingFactor());
                 z.attach(decode);
-                NDArray decoded = tiled ? vae.decodeTiled(z, VaeTiling.tileSize(vae)) : vae.decode(z);
+                NDArray decoded = tiled ? loadedVae.decodeTiled(z, VaeTiling.tileSize(vae)) : loadedVae.decode(z);
                 decoded.attach(decode);
                 frames.add(ImageConversion.toRgb(decoded));
             }
@@ -770,6 +844,8 @@ public final class SsrPipeline implements SubjectGenerator {
             if (!closed) {
                 closed = true;
                 subjects.clearCache();
+                vision.unload();
+                decoder.unload();
                 controlNets.values().forEach(ControlNetModel::close);
                 controlNets.clear();
                 if (motionAdapter != null) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.github.ssrencoder.model.ClipImageProcessor;
 import io.github.ssrencoder.model.ClipTokenizer;
+import io.github.ssrencoder.model.ClipVisionConfig;
 import io.github.ssrencoder.model.ClipVisionEncoder;
 import io.github.ssrencoder.model.MaskQuery;
 import io.github.ssrencoder.model.TokenToPatchAligner;
@@ -17,7 +18,8 @@ import java.util.Map;
  * Turns subject queries into SSR subject embeddings (conditional and unconditional) and their token-to-patch
  * attention maps: multi-scale CLIP image features, the query text through the SD text encoder, and the
  * aligner, with the mask as an attention bias for mask queries. Each distinct reference image of a request
- * is encoded once.
+ * is encoded once. The image encoder is taken from its slot when first needed (it may have been released between
+ * runs, see {@link NetworkSlot}).
  */
 final class SubjectEncoder {
 
@@ -25,14 +27,17 @@ final class SubjectEncoder {
     record Encoded(NDArray conditional, NDArray unconditional, AttentionMaps attention) {
     }
 
-    private final ClipVisionEncoder vision;
+    private final NetworkSlot<ClipVisionEncoder> vision;
+    private final ClipVisionConfig visionConfig;
     private final ClipImageProcessor processor;
     private final TokenToPatchAligner aligner;
     private final PromptEncoder text;
     private NDArray uncondImageEmbeds;
 
-    SubjectEncoder(ClipVisionEncoder vision, ClipImageProcessor processor, TokenToPatchAligner aligner, PromptEncoder text) {
+    SubjectEncoder(NetworkSlot<ClipVisionEncoder> vision, ClipVisionConfig visionConfig, ClipImageProcessor processor,
+                   TokenToPatchAligner aligner, PromptEncoder text) {
         this.vision = vision;
+        this.visionConfig = visionConfig;
         this.processor = processor;
         this.aligner = aligner;
         this.text = text;
@@ -40,7 +45,7 @@ final class SubjectEncoder {
 
     /** Side of the square patch grid of the image encoder. */
     int grid() {
-        return vision.imageSize() / vision.patchSize();
+        return visionConfig.gridSize();
     }
 
     /**
@@ -51,6 +56,10 @@ final class SubjectEncoder {
     List<Encoded> encode(List<SubjectQuery> subjects, NDManager run, NDManager cacheManager, ProgressListener progress) {
         Map<Object, Map<String, NDArray>> imageCache = new IdentityHashMap<>();
         List<Encoded> out = new ArrayList<>();
+        if (!subjects.isEmpty()) {
+            checkCancel(progress);
+            vision.get(progress); // a released encoder is loaded before the subjects' stages begin
+        }
         for (int i = 0; i < subjects.size(); i++) {
             SubjectQuery q = subjects.get(i);
             progress.stage("Encoding subject " + (i + 1) + " of " + subjects.size());
@@ -58,7 +67,7 @@ final class SubjectEncoder {
             validate(q, i);
             String key = q.framing() + "/" + q.cropBox();
             NDArray imageEmbeds = imageCache.computeIfAbsent(q.image(), k -> new java.util.HashMap<>())
-                    .computeIfAbsent(key, k -> imageEmbeds(q, run));
+                    .computeIfAbsent(key, k -> imageEmbeds(q, run, progress));
             out.add(encodeOne(q, i, imageEmbeds, run, cacheManager, progress));
         }
         return out;
@@ -80,9 +89,10 @@ final class SubjectEncoder {
         }
     }
 
-    private NDArray imageEmbeds(SubjectQuery q, NDManager run) {
+    private NDArray imageEmbeds(SubjectQuery q, NDManager run, ProgressListener progress) {
+        ClipVisionEncoder encoder = vision.get(progress);
         try (NDArray pixels = processor.preprocess(q.image(), q.framing(), q.cropBox(), run)) {
-            NDList hidden = vision.forward(pixels);
+            NDList hidden = encoder.forward(pixels);
             try {
                 return ClipVisionEncoder.ssrImageEmbeds(hidden);
             } finally {
@@ -91,11 +101,12 @@ final class SubjectEncoder {
         }
     }
 
-    private NDArray uncondImageEmbeds(NDManager run, NDManager cacheManager) {
+    private NDArray uncondImageEmbeds(NDManager run, NDManager cacheManager, ProgressListener progress) {
         if (uncondImageEmbeds == null) {
-            int s = vision.imageSize();
+            ClipVisionEncoder encoder = vision.get(progress);
+            int s = visionConfig.imageSize();
             try (NDManager tmp = run.newSubManager(); NDArray zeros = tmp.zeros(new ai.djl.ndarray.types.Shape(1, 3, s, s))) {
-                NDList hidden = vision.forward(zeros);
+                NDList hidden = encoder.forward(zeros);
                 NDArray embeds = ClipVisionEncoder.ssrImageEmbeds(hidden);
                 embeds.attach(cacheManager);
                 hidden.close();
@@ -112,7 +123,7 @@ final class SubjectEncoder {
         try (NDArray queryText = text.encode(q.text(), what, run, progress);
              NDArray emptyText = text.encode("", what, run, ProgressListener.NONE)) {
             TokenToPatchAligner.AlignerOutput cond = aligner.forward(queryText, imageEmbeds, bias);
-            TokenToPatchAligner.AlignerOutput uncond = aligner.forward(emptyText, uncondImageEmbeds(run, cacheManager), bias);
+            TokenToPatchAligner.AlignerOutput uncond = aligner.forward(emptyText, uncondImageEmbeds(run, cacheManager, progress), bias);
             AttentionMaps maps = attentionMaps(q.text(), cond);
             NDArray conditional = cond.subjectEmbeds();
             if (q.weight() != 1.0) {

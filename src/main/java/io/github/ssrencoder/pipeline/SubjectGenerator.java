@@ -15,4 +15,12 @@ public interface SubjectGenerator extends AutoCloseable {
     /** Frees every native resource held by the loaded models. */
     @Override
     void close();
+
+    /**
+     * Low-memory mode: networks needed only at the start of a run are released between runs and loaded again
+     * for the next one, without changing the results (see {@link SsrPipeline#setLowMemory}); generators that keep
+     * nothing optional loaded ignore it.
+     */
+    default void setLowMemory(boolean on) {
+    }
 }

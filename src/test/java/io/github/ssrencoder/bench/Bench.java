@@ -46,7 +46,8 @@ import net.imglib2.type.numeric.ARGBType;
  * Times the full-size SSR-Encoder networks on this machine and prints one line per figure: UNet steps with
  * classifier-free guidance at 512² and 256² with and without the SSR layers, VAE decode, CLIP vision and text
  * encoders, aligner, a 25-step UniPC generation at 256² through {@link SsrPipeline}, loading the models from
- * float16 safetensors, and the peak memory of a 512² generation; each with its operation count and achieved
+ * float16 safetensors, the peak memory of a 512² generation (also in low-memory mode), and the time to a 512² image
+ * with 30 and 15 UniPC and 4 LCM steps, stage by stage; each with its operation count and achieved
  * GFLOP/s, also as a ratio to the fp32 matmul rate measured in the same run. Networks get seeded random weights
  * (full-size shapes from the key manifests), so nothing is downloaded. Not a test: run it through
  * {@code scripts/bench} (options: {@link BenchOptions#USAGE}).
@@ -100,11 +101,14 @@ public final class Bench {
         }
         // The pipeline runs first so that its memory figures start from a process that has computed nothing yet.
         BenchModels models = new BenchModels(opt.work());
-        if (opt.runs("pipeline") || opt.runs("aligner")) {
+        if (opt.runs("pipeline") || opt.runs("lowmemory") || opt.runs("aligner")) {
             figure("models folder", () -> ensureModels(models));
         }
         if (opt.runs("pipeline") && models.isComplete(opt.seed())) {
             figure("SSR pipeline", () -> pipeline(models));
+        }
+        if (opt.runs("lowmemory") && !opt.quick() && models.isComplete(opt.seed())) {
+            figure("SSR pipeline, low memory", () -> lowMemoryGeneration512(models));
         }
         if (opt.runs("unet")) {
             figure("UNet steps", this::unetSteps);
@@ -545,7 +549,59 @@ public final class Bench {
                 generation512(pipeline);
                 fewStepGeneration512(pipeline);
             }
-            generation256(pipeline);
+            if (opt.genRepeats() > 0) {
+                generation256(pipeline);
+            }
+        }
+    }
+
+    /**
+     * Low-memory mode ({@code SsrPipeline.open(…, lowMemory = true, …)}, after the default pipeline was closed): the
+     * peak of loading and of a 512² generation with the decoder tiled, and the seconds the run spends loading the image
+     * encoder again (its weights are released at open and after each run's subject encoding).
+     */
+    private void lowMemoryGeneration512(BenchModels models) {
+        ProcMemory.resetPeak();
+        StageTimes loading = new StageTimes();
+        long t0 = System.nanoTime();
+        try (SsrPipeline pipeline = SsrPipeline.open(models.root(), null, false, true, opt.device(), opt.threads(), loading)) {
+            double load = (System.nanoTime() - t0) / 1e9;
+            loading.end();
+            double loadPeak = ProcMemory.peakMiB();
+            double loaded = ProcMemory.rssMiB();
+            ProcMemory.releaseFreedMemory();
+            ProcMemory.resetPeak();
+            double start = ProcMemory.rssMiB();
+            StageTimes stages = new StageTimes(true);
+            long t1 = System.nanoTime();
+            GenerationResult r = pipeline.generate(request(512, opt.steps512()).withVaeTiling(VaeTiling.ON), stages);
+            double s = (System.nanoTime() - t1) / 1e9;
+            stages.end();
+            requireFinite("512² low-memory generation", r);
+            double generationPeak = stages.peaks().values().stream().mapToDouble(Double::doubleValue).max().orElse(0);
+            double peak = Math.max(loadPeak, generationPeak);
+            double reload = stages.seconds("image encoder");
+            double vaeReload = stages.seconds("VAE");
+            List<String> stagePeaks = new ArrayList<>();
+            stages.peaks().forEach((k, v) -> stagePeaks.add(String.format(Locale.ROOT, "%s %.0f", k, v)));
+            report.put("low_memory_load_s", load);
+            report.put("low_memory_load_peak_rss_mb", loadPeak);
+            report.put("low_memory_loaded_rss_mb", loaded);
+            report.put("peak_rss_512_tiled_low_memory_mb", peak);
+            report.put("generation_512_tiled_low_memory_peak_rss_mb", generationPeak);
+            report.put("generation_512_tiled_low_memory_start_rss_mb", start);
+            report.put("generation_512_tiled_low_memory_s", s);
+            report.put("low_memory_encoder_reload_s", reload);
+            report.put("low_memory_vae_reload_s", vaeReload);
+            report.put("low_memory_image_encoder_released", pipeline.isImageEncoderLoaded() ? 0 : 1);
+            report.put("low_memory_vae_released", pipeline.isVaeLoaded() ? 0 : 1);
+            report.line(String.format(Locale.ROOT, "%-46s %9.0f MiB  (%.2f GB; loading %.0f, then %.0f resident; generation %.0f "
+                            + "from %.0f; %d steps in %.1f s: %s; target ≤ 6 GB)", "peak RSS, load + 512² SSR generation, low memory",
+                    peak, peak * 1048576 / 1e9, loadPeak, loaded, generationPeak, start, opt.steps512(), s, stages));
+            report.line("  peak RSS per stage, MiB: " + String.join(", ", stagePeaks));
+            report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (+ VAE %.1f s per run in low-memory mode; image encoder %s, "
+                            + "VAE %s after the run)", "reload the image encoder", reload, vaeReload,
+                    pipeline.isImageEncoderLoaded() ? "STILL LOADED" : "released", pipeline.isVaeLoaded() ? "STILL LOADED" : "released"));
         }
     }
 
@@ -582,26 +638,46 @@ public final class Bench {
     }
 
     /**
-     * Time to a 512² image: the official 25 UniPC steps against 4 LCM steps (the LCM-LoRA recipe: guidance 1.5, CFG
-     * still on, so a step costs the same; a fused LoRA adds nothing per step), each end to end once, and their ratio.
+     * Time to a 512² image, models loaded: 30 and 15 UniPC steps and 4 LCM steps (the LCM-LoRA recipe: guidance 1.5,
+     * CFG still on, so a step costs the same; a fused LoRA adds nothing per step), each end to end once, with the
+     * seconds of each stage (prompt and subject encoding, denoising, VAE decode) and the ratio to the 30-step run.
      */
     private void fewStepGeneration512(SsrPipeline pipeline) {
-        double unipc = timedGeneration(pipeline, request(512, GENERATION_STEPS, "unipc", GenerationRequest.DEFAULT_GUIDANCE));
-        double lcm = timedGeneration(pipeline, request(512, 4, "lcm", 1.5));
-        report.put("generation_512_unipc25_s", unipc);
-        report.put("generation_512_lcm4_s", lcm);
-        report.put("generation_512_lcm4_over_unipc25", lcm / unipc);
-        report.line(String.format(Locale.ROOT, "%-46s %9.1f s", "SSR generation 512², 25 UniPC steps", unipc));
-        report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (%.2f× the 25-step time; target ≤ 60 s)",
-                "SSR generation 512², 4 LCM steps", lcm, lcm / unipc));
-    }
-
-    private double timedGeneration(SsrPipeline pipeline, GenerationRequest request) {
-        long t0 = System.nanoTime();
-        GenerationResult r = pipeline.generate(request, ProgressListener.NONE);
-        double s = (System.nanoTime() - t0) / 1e9;
-        requireFinite("512² " + request.scheduler() + " generation", r);
-        return s;
+        List<Object[]> runs = List.of(new Object[] {"unipc", 30, GenerationRequest.DEFAULT_GUIDANCE},
+                new Object[] {"unipc", 15, GenerationRequest.DEFAULT_GUIDANCE}, new Object[] {"lcm", 4, 1.5});
+        double reference = 0;
+        for (Object[] run : runs) {
+            String scheduler = (String) run[0];
+            int steps = (Integer) run[1];
+            StageTimes stages = new StageTimes();
+            long t0 = System.nanoTime();
+            GenerationResult r = pipeline.generate(request(512, steps, scheduler, (Double) run[2]), stages);
+            double s = (System.nanoTime() - t0) / 1e9;
+            stages.end();
+            requireFinite("512² " + scheduler + " generation", r);
+            double prompt = stages.seconds("Encoding prompt");
+            double subject = stages.seconds("Encoding subject 1 of 1");
+            double denoise = stages.seconds("Denoising image 1 of 1");
+            double decode = stages.seconds("Decoding image 1 of 1");
+            double other = s - prompt - subject - denoise - decode;
+            if (reference == 0) {
+                reference = s;
+            }
+            String key = "generation_512_" + scheduler + steps;
+            report.put(key + "_s", s);
+            report.put(key + "_prompt_s", prompt);
+            report.put(key + "_subject_s", subject);
+            report.put(key + "_denoise_s", denoise);
+            report.put(key + "_step_s", denoise / steps);
+            report.put(key + "_decode_s", decode);
+            report.put(key + "_other_s", other);
+            report.put(key + "_over_unipc30", s / reference);
+            report.line(String.format(Locale.ROOT, "%-46s %9.1f s  (%.2f× the 30-step time; prompt %.1f s, subject %.1f s, "
+                            + "denoising %.1f s = %d × %.2f s per CFG step, decode %.1f s, rest %.1f s%s)",
+                    "SSR generation 512², " + steps + " " + scheduler.toUpperCase(Locale.ROOT) + " steps", s, s / reference,
+                    prompt, subject, denoise, steps, denoise / steps, decode, other,
+                    scheduler.equals("lcm") ? "; target ≤ 60 s" : ""));
+        }
     }
 
     private void generation256(SsrPipeline pipeline) {
@@ -669,17 +745,35 @@ public final class Bench {
 
     // ---------------------------------------------------------------------------------------------
 
-    /** Seconds per loading stage, from the pipeline's progress messages. */
+    /**
+     * Seconds per stage, from the pipeline's progress messages; with {@code peaks}, also each stage's peak RSS (the
+     * peak is reset at every stage, so the figure's overall peak is the largest of them).
+     */
     private static final class StageTimes implements ProgressListener {
         private final Map<String, Double> seconds = new LinkedHashMap<>();
+        private final Map<String, Double> peaks = new LinkedHashMap<>();
+        private final boolean trackPeaks;
         private String current;
         private long since;
+
+        StageTimes() {
+            this(false);
+        }
+
+        StageTimes(boolean trackPeaks) {
+            this.trackPeaks = trackPeaks;
+        }
 
         @Override
         public void stage(String message) {
             end();
             current = message.replaceFirst("^Loading ", "");
             since = System.nanoTime();
+        }
+
+        /** Peak RSS per stage, MiB (empty unless tracked). */
+        Map<String, Double> peaks() {
+            return peaks;
         }
 
         /** Seconds spent in the stage reported as {@code message} (0 if it was not reported). */
@@ -690,7 +784,13 @@ public final class Bench {
         void end() {
             if (current != null) {
                 seconds.merge(current, (System.nanoTime() - since) / 1e9, Double::sum);
+                if (trackPeaks) {
+                    peaks.merge(current, ProcMemory.peakMiB(), Math::max);
+                }
                 current = null;
+            }
+            if (trackPeaks) {
+                ProcMemory.resetPeak();
             }
         }
 

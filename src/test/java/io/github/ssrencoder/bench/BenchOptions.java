@@ -17,7 +17,7 @@ import java.util.Locale;
  * @param warmup        untimed runs before them
  * @param threads       PyTorch intra-op threads
  * @param steps512      denoising steps of the 512² generation whose peak memory is measured
- * @param genRepeats    timed 25-step generations at 256²
+ * @param genRepeats    timed 25-step generations at 256² (0: none)
  * @param matmulRepeats timed 2048² matrix products for the peak
  * @param seed          seed of every random weight and input
  * @param device        where the networks run (CPU by default; GPU needs a CUDA build, see the README)
@@ -26,8 +26,8 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
                     int genRepeats, int matmulRepeats, long seed, EngineRuntime.DeviceChoice device, Set<String> only) {
 
     /** The figure groups {@code --only} can pick. */
-    static final List<String> GROUPS = List.of("pipeline", "unet", "controlnet", "cache", "vae", "vision", "text", "aligner",
-            "animate");
+    static final List<String> GROUPS = List.of("pipeline", "lowmemory", "unet", "controlnet", "cache", "vae", "vision", "text",
+            "aligner", "animate");
 
     /** Whether figure group {@code group} runs ({@code --only} not given, or naming it). */
     boolean runs(String group) {
@@ -43,11 +43,13 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
               --repeats N        timed runs per figure, median reported (3); --warmup N untimed runs first (1)
               --threads N        PyTorch intra-op threads (all cores)
               --steps-512 N      steps of the 512² generation whose peak memory is measured (2)
-              --gen-repeats N    timed 25-step 256² generations (1 with --quick, else 3)
+              --gen-repeats N    timed 25-step 256² generations (1 with --quick, else 3; 0 skips them)
               --matmul-repeats N timed 2048² products for the peak (9)
               --seed N           seed of the random weights and inputs (42)
               --device cpu|gpu   where the networks run (cpu; gpu needs the CUDA build: mvn -Pcuda)
-              --only G,G,…       only these figure groups besides the matmul rate: pipeline (load, generations),
+              --only G,G,…       only these figure groups besides the matmul rate: pipeline (load, generations,
+                                 time to a 512² image per stage), lowmemory (the 512² peak and the encoder reload in
+                                 low-memory mode, after the pipeline group's models are closed),
                                  unet, controlnet (UNet step with one ControlNet), cache (feature caching
                                  across steps), vae, vision, text, aligner, animate (AnimateDiff: 16-frame 256² steps
                                  with the full-size motion adapter; only when named: about 8 GB and several minutes)""";
@@ -57,7 +59,7 @@ record BenchOptions(boolean quick, Path json, Path work, int repeats, int warmup
         requireAtLeast("--warmup", warmup, 0);
         requireAtLeast("--threads", threads, 1);
         requireAtLeast("--steps-512", steps512, 1);
-        requireAtLeast("--gen-repeats", genRepeats, 1);
+        requireAtLeast("--gen-repeats", genRepeats, 0);
         requireAtLeast("--matmul-repeats", matmulRepeats, 1);
     }
 

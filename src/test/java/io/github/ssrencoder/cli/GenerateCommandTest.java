@@ -156,6 +156,35 @@ class GenerateCommandTest {
     }
 
     @Test
+    void lowMemoryFromTheFlagOrTheJobFileKeepsTheResultsAndLoadsTheEncoderPerRun() throws Exception {
+        Path a = Golden.tinyA();
+        Files.copy(a.resolve("reference.png"), tmp.resolve("reference.png"));
+        Path init = initLatents("pipeline_t2i_ddim");
+        Run flag = run("generate", "--models", a.toString(), "--image", a.resolve("reference.png").toString(), "--query",
+                "red circle", "--prompt", "a red circle on a table", "--negative-prompt", "", "--scale", "0.5",
+                "--steps", "4", "--scheduler", "ddim", "--width", "64", "--height", "64", "--init-latents", init.toString(),
+                "--output", tmp.resolve("flag.png").toString(), "--save-latents", tmp.resolve("flag.safetensors").toString(),
+                "--low-memory");
+        assertEquals(0, flag.code(), flag.err());
+        assertLatents("pipeline_t2i_ddim", tmp.resolve("flag.safetensors"));
+        assertEquals(1, flag.err().lines().filter(l -> l.equals("ssr: Loading image encoder")).count(), flag.err());
+        Files.writeString(tmp.resolve("job.json"), """
+                {"subjects": [{"image": "reference.png", "query": "red circle"}],
+                 "prompt": "a red circle on a table", "negative_prompt": "", "scale": 0.5, "guidance": 7.5, "steps": 4,
+                 "scheduler": "ddim", "width": 64, "height": 64, "init_latents": "pipeline_t2i_ddim-init.safetensors",
+                 "low_memory": true,
+                 "jobs": [{"output": "j1.png", "save_latents": "j1.safetensors"},
+                          {"output": "j2.png", "save_latents": "j2.safetensors"}]}
+                """);
+        Run job = run("generate", "--models", a.toString(), "--job", tmp.resolve("job.json").toString());
+        assertEquals(0, job.code(), job.err());
+        assertLatents("pipeline_t2i_ddim", tmp.resolve("j1.safetensors"));
+        assertLatents("pipeline_t2i_ddim", tmp.resolve("j2.safetensors"));
+        assertEquals(2, job.err().lines().filter(l -> l.equals("ssr: Loading image encoder")).count(),
+                "released after each job and loaded again: " + job.err());
+    }
+
+    @Test
     void checkpointSuppliesTheWeightsOfSd() {
         Path a = Golden.tinyA();
         Path lat = tmp.resolve("sd.safetensors");

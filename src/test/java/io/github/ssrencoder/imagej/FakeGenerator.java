@@ -90,6 +90,14 @@ public final class FakeGenerator implements SubjectGenerator {
         closed.incrementAndGet();
     }
 
+    /** The low-memory mode last set on this generator, or {@code null} if it was never set. */
+    public volatile Boolean lowMemory;
+
+    @Override
+    public void setLowMemory(boolean on) {
+        lowMemory = on;
+    }
+
     static RandomAccessibleInterval<ARGBType> image(int w, int h, long seed) {
         int[] px = new int[w * h];
         for (int y = 0; y < h; y++) {

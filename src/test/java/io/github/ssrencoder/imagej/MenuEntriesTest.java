@@ -82,7 +82,7 @@ class MenuEntriesTest {
         Set<String> macroKeys = Set.of("query", "prompt", "negative_prompt", "scale", "guidance", "steps", "scheduler",
                 "width", "height", "seed", "images", "use_roi", "mask_weight", "framing", "models", "queries", "scales",
                 "overlay", "device", "threads", "libtorch", "lora", "checkpoint", "ema", "control", "controlnet", "control_scale",
-                "control_start", "control_end", "cache_interval", "frames", "motion_adapter", "frame_interval",
+                "control_start", "control_end", "cache_interval", "frames", "motion_adapter", "frame_interval", "low_memory",
                 "data", "output", "batch", "lr", "resolution", "save_every", "resume", "restart_optimizer", "plot",
                 "gradient_checkpointing");
         for (CommandInfo c : ssrCommands()) {

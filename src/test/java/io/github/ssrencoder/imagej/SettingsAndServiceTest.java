@@ -86,6 +86,25 @@ class SettingsAndServiceTest {
     }
 
     @Test
+    void lowMemoryIsStoredAndSwitchedOnTheLoadedModelsWithoutReloading() {
+        Path models = ctx.service.modelsFor("");
+        ctx.service.withGenerator(models, g -> null);
+        CommandModule on = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "low_memory", true);
+        assertFalse(on.isCanceled(), on.getCancelReason());
+        assertTrue(ctx.service.settings().lowMemory());
+        assertTrue(ctx.context.service(PrefService.class).getBoolean(SsrService.class, "low_memory", false));
+        ctx.service.withGenerator(models, g -> null);
+        assertEquals(Boolean.TRUE, ctx.fake.lowMemory);
+        CommandModule kept = ctx.run(SettingsCommand.class, "models", Golden.tinyA().toFile(), "threads", 0);
+        assertFalse(kept.isCanceled(), kept.getCancelReason());
+        assertTrue(ctx.service.settings().lowMemory(), "not given: the stored value stays");
+        ctx.service.saveSettings(ctx.service.settings().withLowMemory(false));
+        ctx.service.withGenerator(models, g -> null);
+        assertEquals(Boolean.FALSE, ctx.fake.lowMemory);
+        assertEquals(1, ctx.opened.get(), "switched on the loaded models, no reload");
+    }
+
+    @Test
     void invalidModelsFolderIsNotStoredAndTheMessageListsWhatIsMissing(@TempDir Path dir) {
         CommandModule m = ctx.run(SettingsCommand.class, "models", dir.toFile(), "device", "CPU", "threads", 0);
         assertTrue(m.isCanceled());

@@ -157,9 +157,12 @@ public class SsrIj1Plugin implements PlugIn {
         Path root = ModelsFolderCheck.validate(Path.of(models.trim()), file);
         String adapter = o.string("motion_adapter", old.motionAdapter() == null ? "" : old.motionAdapter().toString());
         Path motion = adapter.isBlank() ? null : ClipInput.checkAdapterFolder(Path.of(adapter.trim()));
-        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch, file, ema, motion));
+        boolean lowMemory = o.flag("low_memory");
+        service.saveSettings(new SsrSettings(root, device, o.integer("threads", old.threads()), torch, file, ema, motion,
+                lowMemory));
         IJ.log("SSR-Encoder: models folder " + root + ", libtorch " + (torch == null ? "bundled" : torch)
-                + (file == null ? "" : ", checkpoint " + file + (ema ? " (EMA weights)" : "")));
+                + (file == null ? "" : ", checkpoint " + file + (ema ? " (EMA weights)" : ""))
+                + (lowMemory ? ", low memory" : ""));
         EngineRuntime.restartNote(torch).ifPresent(IJ::log);
     }
 

@@ -107,6 +107,9 @@ class SsrIj1PluginTest {
         SsrIj1Plugin.run("settings", MacroOptions.parse("models=[" + Golden.tinyA() + "] device=GPU threads=4"), ctx.service, null);
         assertEquals(DeviceChoice.GPU, ctx.service.settings().device());
         assertEquals(4, ctx.service.settings().threads());
+        assertFalse(ctx.service.settings().lowMemory(), "an unticked checkbox is left out of the options");
+        SsrIj1Plugin.run("settings", MacroOptions.parse("models=[" + Golden.tinyA() + "] low_memory"), ctx.service, null);
+        assertTrue(ctx.service.settings().lowMemory());
         SsrIj1Plugin.run("unload", MacroOptions.parse(""), ctx.service, null);
         assertFalse(ctx.service.isLoaded());
     }
