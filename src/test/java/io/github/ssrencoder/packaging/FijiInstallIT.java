@@ -213,7 +213,7 @@ class FijiInstallIT {
         }
         assertTrue(recorded.get("generate").startsWith("run(\"Generate from Subject\", \"query=[red circle] prompt=[a red circle on a table] "),
                 recorded.toString());
-        assertTrue(recorded.get("generate").contains(" seed=42 images=2 lora=[] cache_interval=1 control=none controlnet=[] control_scale=1 control_start=0 control_end=1 use_roi mask_weight=1"), recorded.toString());
+        assertTrue(recorded.get("generate").contains(" seed=42 images=2 lora=[] cache_interval=1 control=none controlnet=[] control_scale=1 control_start=0 control_end=1 frames=0 motion_adapter=[] frame_interval=0.125 use_roi mask_weight=1"), recorded.toString());
         assertEquals("run(\"Unload Models\");", recorded.get("unload"));
         for (String pair : List.of("generate", "attention", "query", "overlay", "multi")) {
             ImagePlus a = IJ.openImage(out.resolve(pair + "-dialog.tif").toString());
