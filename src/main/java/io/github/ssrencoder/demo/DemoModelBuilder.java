@@ -69,6 +69,9 @@ public final class DemoModelBuilder {
     private static final int CONTEXT = 77;
     /** Side of the random crops the VAE trains on (it is convolutional, so crops teach it the whole picture). */
     private static final int CROP = 32;
+    private static final double MAX_GRAD_NORM = 1.0;
+    private static final int MAX_SKIPPED = 50;
+    private static int skipped;
 
     private final Path root;
     private final Recipe recipe;
@@ -90,7 +93,7 @@ public final class DemoModelBuilder {
         }
         Recipe recipe = args.length == 6
                 ? new Recipe(Long.parseLong(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5]))
-                : new Recipe(1, 600, 2500, 1000);
+                : new Recipe(1, 600, 2000, 1000);
         // one intra-op thread: on a small shared machine libtorch's OpenMP threads wait on each other when descheduled
         EngineRuntime.configureOffline(1);
         build(Path.of(args[0]), Path.of(args[1]), recipe);
@@ -152,6 +155,13 @@ public final class DemoModelBuilder {
                 sd("vae").resolve("diffusion_pytorch_model.safetensors"), random);
         writeInitial(new UNet2DCondition(UNetConfig.read(sd("unet").resolve("config.json"))),
                 sd("unet").resolve("diffusion_pytorch_model.safetensors"), random);
+        ImageFiles.writePng(ArrayImgs.argbs(ShapeScenes.reference().argb(), ShapeScenes.SIZE, ShapeScenes.SIZE),
+                root.resolve("reference.png"), Map.of());
+    }
+
+    /** The aligner's and SSR layers' starting weights (seeded on their own, so stage C can be rerun alone). */
+    private void writeInitialSsr() {
+        SplittableRandom random = new SplittableRandom(recipe.seed() + 4);
         Map<String, long[]> aligner = new LinkedHashMap<>();
         aligner.put("aligner.to_q.weight", new long[] {VISION_WIDTH, TEXT_WIDTH});
         aligner.put("aligner.to_k.weight", new long[] {VISION_WIDTH, VISION_WIDTH});
@@ -166,8 +176,6 @@ public final class DemoModelBuilder {
             UNet2DCondition unet = UNet2DCondition.load(sd("unet"), m);
             writeSsrLayers(new SsrLayers(unet), unet);
         }
-        ImageFiles.writePng(ArrayImgs.argbs(ShapeScenes.reference().argb(), ShapeScenes.SIZE, ShapeScenes.SIZE),
-                root.resolve("reference.png"), Map.of());
     }
 
     /** SSR layers initialised as the official training does: each subject key/value projection a copy of the UNet's. */
@@ -249,28 +257,44 @@ public final class DemoModelBuilder {
         return out;
     }
 
-    /** One optimisation step: {@code loss} is computed under gradient recording, then AdamW updates the weights. */
+    /**
+     * One optimisation step: {@code loss} is computed under gradient recording, the gradients are clipped to a global
+     * norm of 1, then AdamW updates the weights. A step whose loss or gradients are not finite is skipped (its
+     * gradients dropped); returns the loss, NaN for a skipped step.
+     */
     private static float step(NDManager m, Map<String, NDArray> params, AdamW optimizer, double lr, Function<NDManager, NDArray> loss) {
         float value;
         try (Autograd.Recording rec = Autograd.record()) {
             NDArray l = loss.apply(m);
             value = l.getFloat();
-            if (!Float.isFinite(value)) {
-                throw new IllegalStateException("the demo training loss is not finite; lower the learning rate");
+            if (Float.isFinite(value)) {
+                rec.backward(l);
             }
-            rec.backward(l);
         }
         Map<String, NDArray> grads = new LinkedHashMap<>();
+        double squares = 0;
         for (Map.Entry<String, NDArray> e : params.entrySet()) {
             NDArray g = e.getValue().getGradient();
             g.attach(m);
             grads.put(e.getKey(), g);
+            squares += g.square().sum().getFloat();
         }
+        double norm = Math.sqrt(squares);
+        boolean finite = Float.isFinite(value) && Double.isFinite(norm);
         Autograd.withoutGradients(() -> {
-            optimizer.update(grads, lr);
-            grads.values().forEach(g -> g.subi(g));
+            if (finite) {
+                if (norm > MAX_GRAD_NORM) {
+                    grads.values().forEach(g -> g.muli((float) (MAX_GRAD_NORM / norm)));
+                }
+                optimizer.update(grads, lr);
+            }
+            // gradients add up across backward passes: reset them (in place; NaN-safe for a skipped step)
+            grads.values().forEach(g -> g.set(new NDIndex("..."), 0f));
         });
-        return value;
+        if (!finite && ++skipped > MAX_SKIPPED) {
+            throw new IllegalStateException("more than " + MAX_SKIPPED + " demo training steps had a non-finite loss or gradient");
+        }
+        return finite ? value : Float.NaN;
     }
 
     /** Linear warm-up over the first 5% of the steps, then cosine decay to a tenth. */
@@ -407,6 +431,7 @@ public final class DemoModelBuilder {
      * 0.5 × the mean over heads and non-start text positions of −log(attention mass inside the queried shape).
      */
     private void trainSsr() throws IOException {
+        writeInitialSsr();
         SplittableRandom random = new SplittableRandom(recipe.seed() + 3);
         float[] alphas = TrainingSchedule.alphasCumprod(SchedulerConfig.read(sd("scheduler").resolve("scheduler_config.json")));
         ClipImageProcessor processor = ClipImageProcessor.defaults();
@@ -426,7 +451,7 @@ public final class DemoModelBuilder {
             Map<String, NDArray> params = new LinkedHashMap<>(trainable("pytorch_model.", aligner, noDecay));
             params.putAll(trainable("pytorch_model_1.", layers, noDecay));
             long start = System.nanoTime();
-            try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(1e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
+            try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(3e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
                 for (int s = 0; s < recipe.ssrSteps(); s++) {
                     int b = 4;
                     float loss;
@@ -467,13 +492,16 @@ public final class DemoModelBuilder {
                         int t = random.nextInt(alphas.length);
                         NDArray noise = randn(m, random, latents.getShape());
                         NDArray noisy = latents.mul((float) Math.sqrt(alphas[t])).add(noise.mul((float) Math.sqrt(1 - alphas[t])));
-                        loss = step(m, params, opt, lr(1e-3, s, recipe.ssrSteps()), mm -> {
+                        loss = step(m, params, opt, lr(3e-3, s, recipe.ssrSteps()), mm -> {
                             TokenToPatchAligner.AlignerOutput out = aligner.forward(concepts, imageEmbeds, null);
                             NDArray context = promptEmbeds.concat(out.subjectEmbeds(), 1);
                             NDArray ldm = unet.forward(noisy, t, context).sub(noise).square().mean();
                             NDArray probs = out.probabilities().reshape(b, heads, CONTEXT, 1 + grid * grid);
                             NDArray inside = probs.mul(masks).sum(new int[] {-1}).get(new NDIndex(":, :, 1:"));
-                            return ldm.add(inside.add(1e-6f).log().neg().mean().mul(0.5f));
+                            NDArray nll = inside.add(1e-6f).log().neg();
+                            // every query is "colour kind": its two words (positions 1 and 2) count as much as the rest
+                            NDArray attention = nll.mean().add(nll.get(new NDIndex(":, :, 0:2")).mean());
+                            return ldm.mul(10f).add(attention.mul(0.5f));
                         });
                     }
                     report("SSR", s, recipe.ssrSteps(), loss, start);
