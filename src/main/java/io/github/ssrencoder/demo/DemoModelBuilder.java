@@ -53,7 +53,8 @@ import net.imglib2.img.array.ArrayImgs;
  * prediction loss conditioned on the scene captions through a frozen, randomly initialised CLIP text encoder, and
  * (C) the SSR aligner and UNet SSR layers on L_LDM for a target picture that shows only the queried shape of a
  * two-shape reference, plus an attention term (−log of the aligner's token-to-patch attention inside the queried
- * shape). The CLIP image encoder stays randomly initialised and frozen, as the SSR training keeps it frozen.
+ * shape). Run with one libtorch thread; {@code -Ddemo.stages=C} reruns stage C alone on a built folder and
+ * {@code -Ddemo.verbose=true} prints every step. The CLIP image encoder stays randomly initialised and frozen, as the SSR training keeps it frozen.
  */
 public final class DemoModelBuilder {
 
@@ -427,8 +428,9 @@ public final class DemoModelBuilder {
 
     /**
      * Stage C: the aligner and the SSR layers. Each example is a two-shape reference, the query naming one of its
-     * shapes, the prompt {@link #PROMPT} and the target picture with only the queried shape; the loss is L_LDM plus
-     * 0.5 × the mean over heads and non-start text positions of −log(attention mass inside the queried shape).
+     * shapes, the prompt {@link #PROMPT} and the target picture with only the queried shape; the loss is 10·L_LDM plus
+     * 0.5 × (the mean over heads and non-start text positions of −log(attention mass inside the queried shape) + the
+     * same mean over the query's two words).
      */
     private void trainSsr() throws IOException {
         writeInitialSsr();

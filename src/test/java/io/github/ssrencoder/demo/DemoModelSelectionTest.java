@@ -30,7 +30,8 @@ import org.junit.jupiter.api.TestInstance;
 class DemoModelSelectionTest {
 
     static final Path PROJECT = Path.of(System.getProperty("ssr.project.dir", ".")).toAbsolutePath();
-    static final Path MODEL = PROJECT.resolve("demo/shapes");
+    /** The committed demo model, or the folder named by {@code -Dssr.demo.model} (to check a rebuilt one). */
+    static final Path MODEL = Path.of(System.getProperty("ssr.demo.model", PROJECT.resolve("demo/shapes").toString()));
     static final ShapeScenes.Shape CIRCLE = ShapeScenes.reference().shapes().get(0);
     static final ShapeScenes.Shape SQUARE = ShapeScenes.reference().shapes().get(1);
     /** Share of the attention a query must put inside its own shape: most of it. */
