@@ -54,7 +54,8 @@ import net.imglib2.img.array.ArrayImgs;
  * (C) the SSR aligner and UNet SSR layers on L_LDM for a target picture that shows only the queried shape of a
  * two-shape reference, plus an attention term (−log of the aligner's token-to-patch attention inside the queried
  * shape). Run with one libtorch thread; {@code -Ddemo.stages=C} reruns stage C alone on a built folder and
- * {@code -Ddemo.verbose=true} prints every step. The CLIP image encoder stays randomly initialised and frozen, as the SSR training keeps it frozen.
+ * {@code -Ddemo.verbose=true} prints every step; {@code -Ddemo.ssrLr}, {@code -Ddemo.ldmWeight} and
+ * {@code -Ddemo.attentionWeight} set stage C's learning rate (3e-3) and loss weights (10 and 0.5). The CLIP image encoder stays randomly initialised and frozen, as the SSR training keeps it frozen.
  */
 public final class DemoModelBuilder {
 
@@ -453,7 +454,10 @@ public final class DemoModelBuilder {
             Map<String, NDArray> params = new LinkedHashMap<>(trainable("pytorch_model.", aligner, noDecay));
             params.putAll(trainable("pytorch_model_1.", layers, noDecay));
             long start = System.nanoTime();
-            try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(3e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
+            double ssrLr = Double.parseDouble(System.getProperty("demo.ssrLr", "3e-3"));
+            float ldmWeight = Float.parseFloat(System.getProperty("demo.ldmWeight", "10"));
+            float attentionWeight = Float.parseFloat(System.getProperty("demo.attentionWeight", "0.5"));
+            try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(ssrLr, 0.9, 0.999, 1e-2, 1e-8), weights)) {
                 for (int s = 0; s < recipe.ssrSteps(); s++) {
                     int b = 4;
                     float loss;
@@ -488,13 +492,16 @@ public final class DemoModelBuilder {
                         }
                         NDArray concepts = ai.djl.ndarray.NDArrays.concat(queries, 0);
                         NDArray promptEmbeds = ai.djl.ndarray.NDArrays.concat(prompts, 0);
+                        // the cached embeddings live in the long-lived manager: without this the step's whole graph would too
+                        concepts.attach(m);
+                        promptEmbeds.attach(m);
                         NDArray imageEmbeds = ClipVisionEncoder.ssrImageEmbeds(vision.forward(m.create(clip, new Shape(b, 3, 224, 224))));
                         NDArray masks = m.create(mask, new Shape(b, 1, 1, 1 + grid * grid));
                         NDArray latents = vae.encodeMean(pixels(m, targets)).mul(vae.scalingFactor());
                         int t = random.nextInt(alphas.length);
                         NDArray noise = randn(m, random, latents.getShape());
                         NDArray noisy = latents.mul((float) Math.sqrt(alphas[t])).add(noise.mul((float) Math.sqrt(1 - alphas[t])));
-                        loss = step(m, params, opt, lr(3e-3, s, recipe.ssrSteps()), mm -> {
+                        loss = step(m, params, opt, lr(ssrLr, s, recipe.ssrSteps()), mm -> {
                             TokenToPatchAligner.AlignerOutput out = aligner.forward(concepts, imageEmbeds, null);
                             NDArray context = promptEmbeds.concat(out.subjectEmbeds(), 1);
                             NDArray ldm = unet.forward(noisy, t, context).sub(noise).square().mean();
@@ -503,7 +510,7 @@ public final class DemoModelBuilder {
                             NDArray nll = inside.add(1e-6f).log().neg();
                             // every query is "colour kind": its two words (positions 1 and 2) count as much as the rest
                             NDArray attention = nll.mean().add(nll.get(new NDIndex(":, :, 0:2")).mean());
-                            return ldm.mul(10f).add(attention.mul(0.5f));
+                            return ldm.mul(ldmWeight).add(attention.mul(attentionWeight));
                         });
                     }
                     report("SSR", s, recipe.ssrSteps(), loss, start);
