@@ -29,6 +29,7 @@ import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.ModuleWeights;
 import io.github.ssrencoder.nn.Parameter;
+import io.github.ssrencoder.nn.Scalars;
 import io.github.ssrencoder.pipeline.ReferenceFraming;
 import io.github.ssrencoder.schedule.SchedulerConfig;
 import io.github.ssrencoder.schedule.TrainingSchedule;
@@ -361,10 +362,10 @@ public final class DemoModelBuilder {
                             NDArray moments = vae.encodeMoments(x, null);
                             NDArray mean = moments.get(new NDIndex(":, :{}", lc));
                             NDArray logvar = moments.get(new NDIndex(":, {}:", lc)).clip(-30f, 20f);
-                            NDArray z = mean.add(logvar.mul(0.5f).exp().mul(randn(mm, random, mean.getShape())));
+                            NDArray z = mean.add(Scalars.mul(logvar, 0.5f).exp().mul(randn(mm, random, mean.getShape())));
                             NDArray rec = vae.decode(z);
-                            NDArray kl = mean.square().add(logvar.exp()).sub(1f).sub(logvar).mean().mul(0.5f);
-                            return rec.sub(x).square().mean().add(kl.mul(1e-4f));
+                            NDArray kl = Scalars.mul(mean.square().add(logvar.exp()).sub(1f).sub(logvar).mean(), 0.5f);
+                            return rec.sub(x).square().mean().add(Scalars.mul(kl, 1e-4f));
                         });
                     }
                     report("VAE", s, recipe.vaeSteps(), loss, start);
@@ -510,7 +511,7 @@ public final class DemoModelBuilder {
                             NDArray nll = inside.add(1e-6f).log().neg();
                             // every query is "colour kind": its two words (positions 1 and 2) count as much as the rest
                             NDArray attention = nll.mean().add(nll.get(new NDIndex(":, :, 0:2")).mean());
-                            return ldm.mul(ldmWeight).add(attention.mul(attentionWeight));
+                            return Scalars.mul(ldm, ldmWeight).add(Scalars.mul(attention, attentionWeight));
                         });
                     }
                     report("SSR", s, recipe.ssrSteps(), loss, start);

@@ -15,6 +15,7 @@ import io.github.ssrencoder.nn.Linear;
 import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.ModuleList;
 import io.github.ssrencoder.nn.ModuleWeights;
+import io.github.ssrencoder.nn.Scalars;
 import io.github.ssrencoder.nn.Scoped;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -214,7 +215,7 @@ public final class TokenToPatchAligner extends Module {
             NDList chunks = imageEmbeds.split(scales, 1);
             NDArray q = splitHeads(aligner.toQ.forward(textEmbeds), batch, length);
             NDArray k = splitHeads(aligner.toK.forward(chunks.get(scales - 1)), batch, tokens);
-            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale);
+            NDArray scores = Scalars.mul(q.matMul(k.transpose(0, 1, 3, 2)), scale);
             if (scoreBias != null) {
                 scores = scores.add(scoreBias.expandDims(1));
             }

@@ -17,6 +17,7 @@ import io.github.ssrencoder.nn.Module;
 import io.github.ssrencoder.nn.ModuleList;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.ModuleWeights;
+import io.github.ssrencoder.nn.Scalars;
 import io.github.ssrencoder.nn.Scoped;
 import io.github.ssrencoder.nn.TimestepEmbedding;
 import io.github.ssrencoder.nn.TransformerTemporalModel;
@@ -284,7 +285,7 @@ public final class UNet2DCondition extends Module {
         int upFactor = 1 << (config.numBlocks() - 1);
         boolean explicitUpsampleSize = s[2] % upFactor != 0 || s[3] % upFactor != 0;
         boolean video = motion != null;
-        NDArray x = !video && config.centerInputSample() ? sample.mul(2).subi(1) : sample;
+        NDArray x = !video && config.centerInputSample() ? Scalars.mul(sample, 2).subi(1) : sample;
         NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
                 config.blockOutChannels().get(0), video || config.flipSinToCos(), video ? 0f : config.freqShift()).toType(type, false);
         p.accept("time_proj", tProj);
@@ -438,7 +439,7 @@ public final class UNet2DCondition extends Module {
         List<NDArray> skips = new ArrayList<>();
         NDArray[] held = new NDArray[3];
         Autograd.withoutGraph(() -> {
-            NDArray x = config.centerInputSample() ? sample.mul(2).subi(1) : sample;
+            NDArray x = config.centerInputSample() ? Scalars.mul(sample, 2).subi(1) : sample;
             NDArray tProj = TimestepEmbedding.sinusoidal(sample.getManager(), timestep, (int) s[0],
                     config.blockOutChannels().get(0), config.flipSinToCos(), config.freqShift()).toType(type, false);
             held[0] = timeEmbedding.forward(tProj);

@@ -204,7 +204,7 @@ public final class Attention extends Module {
                 NDArray a = core(q, kv.get(0), kv.get(1), part, "text", fused);
                 NDArray b = core(q, kv.get(2), kv.get(3), part, "subject", fused);
                 // the fused kernel's outputs are kept for its backward: no in-place sum while gradients are recorded
-                out = Autograd.recording() ? a.add(b.mul(extraScale)) : a.addi(b.muli(extraScale));
+                out = Autograd.recording() ? a.add(Scalars.mul(b, extraScale)) : a.addi(b.muli(extraScale));
             } else {
                 NDList kv = keysAndValues(context, () -> new NDList(toK.forward(ctx), toV.forward(ctx)));
                 out = core(q, kv.get(0), kv.get(1), part, "text", fused);
@@ -304,7 +304,7 @@ public final class Attention extends Module {
 
     private NDArray attendSlice(NDArray q, NDArray k, NDArray v, String part, int firstRow, int firstQuery) {
         // Scaling the queries rather than the scores saves a pass over the (large) score matrix.
-        NDArray probs = q.mul(scale).matMul(k.transpose(0, 2, 1)).softmax(-1);
+        NDArray probs = Scalars.mul(q, scale).matMul(k.transpose(0, 2, 1)).softmax(-1);
         if (listener != null) {
             listener.onProbabilities(name, part, firstRow, firstQuery,
                     probs.getDataType() == DataType.FLOAT32 ? probs : probs.toType(DataType.FLOAT32, false));

@@ -53,7 +53,7 @@ public final class ResnetBlock2D extends Module {
                 h = h.addi(shortcut);
                 shortcut.close();
             }
-            return outputScaleFactor == 1f ? h : h.divi(outputScaleFactor);
+            return outputScaleFactor == 1f ? h : Scalars.divi(h, outputScaleFactor);
         }));
     }
 }

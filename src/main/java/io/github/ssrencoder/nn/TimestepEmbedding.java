@@ -42,6 +42,9 @@ public final class TimestepEmbedding extends Module {
         for (int b = 0; b < batch; b++) {
             System.arraycopy(row, 0, out, b * dim, dim);
         }
-        return manager.create(out, new ai.djl.ndarray.types.Shape(batch, dim));
+        // an owned copy: the table feeds a linear layer whose backward keeps it (training the UNet itself)
+        try (NDArray borrowed = manager.create(out, new ai.djl.ndarray.types.Shape(batch, dim))) {
+            return borrowed.duplicate();
+        }
     }
 }

@@ -21,6 +21,7 @@ import io.github.ssrencoder.model.UNet2DCondition;
 import io.github.ssrencoder.nn.Autograd;
 import io.github.ssrencoder.nn.EngineRuntime;
 import io.github.ssrencoder.nn.Parameter;
+import io.github.ssrencoder.nn.Scalars;
 import io.github.ssrencoder.pipeline.ReferenceFraming;
 import io.github.ssrencoder.schedule.SchedulerConfig;
 import io.github.ssrencoder.schedule.TrainingSchedule;
@@ -302,7 +303,7 @@ public final class SsrTrainer implements AutoCloseable {
                 NDArray regTerms = regularisation(subject, concepts, batch.conceptIds());
                 probe.accept("reg.terms", regTerms);
                 NDArray lossReg = regTerms.sum();
-                NDArray loss = lossMse.add(lossReg.mul((float) options.reg()));
+                NDArray loss = lossMse.add(Scalars.mul(lossReg, options.reg()));
                 losses = new float[] {lossMse.getFloat(), lossReg.getFloat(), loss.getFloat()};
                 if (!Float.isFinite(losses[2])) {
                     throw new IllegalStateException("the training loss is not finite (" + losses[2] + "); lower the learning rate");
@@ -318,7 +319,7 @@ public final class SsrTrainer implements AutoCloseable {
                         contextGrads.add(passes.get(i).backward(gradPred.get(new NDIndex("{}:{}", i, i + 1))));
                     }
                     NDArray contextGrad = contextGrads.size() == 1 ? contextGrads.get(0) : NDArrays.concat(contextGrads, 0);
-                    rec.backward(lossReg.mul((float) options.reg()).add(context.mul(contextGrad).sum()));
+                    rec.backward(Scalars.mul(lossReg, options.reg()).add(context.mul(contextGrad).sum()));
                 }
             }
             for (Map.Entry<String, NDArray> e : trainable.entrySet()) {
@@ -344,12 +345,12 @@ public final class SsrTrainer implements AutoCloseable {
         int scales = aligner.numScales();
         NDArray c = concepts.div(concepts.square().sum(new int[] {-1}, true).sqrt());
         NDArray s = subject.div(subject.square().sum(new int[] {-1}, true).sqrt());
-        NDArray cUnit = c.div(c.square().sum(new int[] {-1}, true).maximum(1e-16f).sqrt());
+        NDArray cUnit = c.div(Scalars.maximum(c.square().sum(new int[] {-1}, true), 1e-16f).sqrt());
         NDArray mask = options.regTextTokensOnly() ? realTokens(conceptIds, concepts.getManager()) : null;
         NDList terms = new NDList();
         for (int n = 0; n < scales; n++) {
             NDArray sn = s.get(new NDIndex(":, {}:{}, :", n * len, (n + 1) * len));
-            NDArray snUnit = sn.div(sn.square().sum(new int[] {-1}, true).maximum(1e-16f).sqrt());
+            NDArray snUnit = sn.div(Scalars.maximum(sn.square().sum(new int[] {-1}, true), 1e-16f).sqrt());
             NDArray cos = snUnit.mul(cUnit).sum(new int[] {-1});
             NDArray oneMinus = cos.neg().add(1f);
             terms.add(mask == null ? oneMinus.mean() : oneMinus.mul(mask).sum().div(mask.sum()));
