@@ -191,7 +191,9 @@ public final class DemoModelBuilder {
             }
             String attn = e.processor().substring(0, e.processor().length() - ".processor".length());
             tensors.put(e.index() + ".to_k_SSR.weight", tensor(unetParams.get(attn + ".to_k.weight").get()));
-            tensors.put(e.index() + ".to_v_SSR.weight", tensor(unetParams.get(attn + ".to_v.weight").get()));
+            NDArray v = unetParams.get(attn + ".to_v.weight").get();
+            tensors.put(e.index() + ".to_v_SSR.weight", "zero".equals(System.getProperty("demo.ssrInit"))
+                    ? new TorchSaveWriter.Tensor(new float[Math.toIntExact(v.size())], v.getShape().getShape()) : tensor(v));
         }
         TorchSaveWriter.save(root.resolve("ssr/pytorch_model_1.bin"), TorchSaveWriter.stateDict(tensors));
     }
@@ -382,7 +384,10 @@ public final class DemoModelBuilder {
         }
     }
 
-    /** Stage B: the UNet on L_LDM (ε prediction) with the captions through the frozen text encoder. */
+    /**
+     * Stage B: the UNet on L_LDM (ε prediction) with the captions through the frozen text encoder; the batch of 8 is
+     * split into {@code demo.unetGroups} groups, each noised at its own timestep.
+     */
     private void trainUnet() {
         SplittableRandom random = new SplittableRandom(recipe.seed() + 2);
         float[] alphas = TrainingSchedule.alphasCumprod(SchedulerConfig.read(sd("scheduler").resolve("scheduler_config.json")));
@@ -395,6 +400,7 @@ public final class DemoModelBuilder {
             Set<String> noDecay = new HashSet<>();
             Map<String, NDArray> params = trainable("", unet, noDecay);
             long start = System.nanoTime();
+            int groups = Integer.getInteger("demo.unetGroups", 1);
             try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(1e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
                 for (int s = 0; s < recipe.unetSteps(); s++) {
                     List<ShapeScenes.Scene> batch = scenes(random, 8);
@@ -408,11 +414,27 @@ public final class DemoModelBuilder {
                         }
                         NDArray context = ai.djl.ndarray.NDArrays.concat(ctx, 0);
                         NDArray latents = vae.encodeMean(pixels(m, batch)).mul(vae.scalingFactor());
-                        int t = random.nextInt(alphas.length);
-                        NDArray noise = randn(m, random, latents.getShape());
-                        NDArray noisy = latents.mul((float) Math.sqrt(alphas[t])).add(noise.mul((float) Math.sqrt(1 - alphas[t])));
-                        loss = step(m, params, opt, lr(1e-3, s, recipe.unetSteps()),
-                                mm -> unet.forward(noisy, t, context).sub(noise).square().mean());
+                        // the batch in groups, each at its own timestep (the UNet takes one timestep per call)
+                        int size = batch.size() / groups;
+                        int[] t = new int[groups];
+                        NDList noises = new NDList();
+                        NDList noisy = new NDList();
+                        for (int g = 0; g < groups; g++) {
+                            t[g] = random.nextInt(alphas.length);
+                            NDArray x0 = latents.get(new NDIndex("{}:{}", g * size, (g + 1) * size));
+                            NDArray noise = randn(m, random, x0.getShape());
+                            noises.add(noise);
+                            noisy.add(x0.mul((float) Math.sqrt(alphas[t[g]])).add(noise.mul((float) Math.sqrt(1 - alphas[t[g]]))));
+                        }
+                        loss = step(m, params, opt, lr(1e-3, s, recipe.unetSteps()), mm -> {
+                            NDArray sum = null;
+                            for (int g = 0; g < groups; g++) {
+                                NDArray c = context.get(new NDIndex("{}:{}", g * size, (g + 1) * size));
+                                NDArray l = unet.forward(noisy.get(g), t[g], c).sub(noises.get(g)).square().mean();
+                                sum = sum == null ? l : sum.add(l);
+                            }
+                            return Scalars.div(sum, groups);
+                        });
                     }
                     report("UNet", s, recipe.unetSteps(), loss, start);
                 }
@@ -430,9 +452,13 @@ public final class DemoModelBuilder {
 
     /**
      * Stage C: the aligner and the SSR layers. Each example is a two-shape reference, the query naming one of its
-     * shapes, the prompt {@link #PROMPT} and the target picture with only the queried shape; the loss is 10·L_LDM plus
-     * 0.5 × (the mean over heads and non-start text positions of −log(attention mass inside the queried shape) + the
-     * same mean over the query's two words).
+     * shapes, the prompt {@link #PROMPT} and the target picture with only the queried shape. By default everything
+     * learns at once on 10·L_LDM + 0.5 × (the mean over heads and non-start text positions of −log(attention mass
+     * inside the queried shape) + the same mean over the query's two words). {@code -Ddemo.ssrMode=split} trains in two
+     * phases instead: selection ({@code demo.selectSteps}, a quarter of the stage's steps by default), where only the
+     * aligner's query and key projections learn, on the attention term; then transfer, where those two are frozen and
+     * the rest learns on L_LDM + {@code demo.regWeight}·L_reg (1 − cos between each subject token and the query's text
+     * embedding at its position, as the official regularisation).
      */
     private void trainSsr() throws IOException {
         writeInitialSsr();
@@ -454,12 +480,24 @@ public final class DemoModelBuilder {
             Set<String> noDecay = new HashSet<>();
             Map<String, NDArray> params = new LinkedHashMap<>(trainable("pytorch_model.", aligner, noDecay));
             params.putAll(trainable("pytorch_model_1.", layers, noDecay));
+            // selection (which patches a query picks): the aligner's query and key projections; transfer (what the
+            // picked patches tell the UNet): everything else
+            Map<String, NDArray> select = new LinkedHashMap<>();
+            Map<String, NDArray> transfer = new LinkedHashMap<>();
+            params.forEach((k, v) -> (k.equals("pytorch_model.aligner.to_q.weight") || k.equals("pytorch_model.aligner.to_k.weight")
+                    ? select : transfer).put(k, v));
+            boolean split = "split".equals(System.getProperty("demo.ssrMode", "joint"));
+            int selectSteps = split ? Integer.getInteger("demo.selectSteps", recipe.ssrSteps() / 4) : 0;
             long start = System.nanoTime();
             double ssrLr = Double.parseDouble(System.getProperty("demo.ssrLr", "3e-3"));
-            float ldmWeight = Float.parseFloat(System.getProperty("demo.ldmWeight", "10"));
+            double selectLr = Double.parseDouble(System.getProperty("demo.selectLr", "3e-3"));
+            float ldmWeight = Float.parseFloat(System.getProperty("demo.ldmWeight", split ? "1" : "10"));
             float attentionWeight = Float.parseFloat(System.getProperty("demo.attentionWeight", "0.5"));
-            try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(ssrLr, 0.9, 0.999, 1e-2, 1e-8), weights)) {
-                for (int s = 0; s < recipe.ssrSteps(); s++) {
+            float regWeight = Float.parseFloat(System.getProperty("demo.regWeight", "0"));
+            try (AdamW opt = new AdamW(split ? transfer : params, noDecay, new AdamW.Settings(ssrLr, 0.9, 0.999, 1e-2, 1e-8), weights);
+                 AdamW selectOpt = new AdamW(select, noDecay, new AdamW.Settings(selectLr, 0.9, 0.999, 1e-2, 1e-8), weights)) {
+                int total = selectSteps + recipe.ssrSteps();
+                for (int s = 0; s < total; s++) {
                     int b = 4;
                     float loss;
                     try (NDManager m = weights.newSubManager()) {
@@ -502,19 +540,39 @@ public final class DemoModelBuilder {
                         int t = random.nextInt(alphas.length);
                         NDArray noise = randn(m, random, latents.getShape());
                         NDArray noisy = latents.mul((float) Math.sqrt(alphas[t])).add(noise.mul((float) Math.sqrt(1 - alphas[t])));
-                        loss = step(m, params, opt, lr(ssrLr, s, recipe.ssrSteps()), mm -> {
+                        boolean selecting = s < selectSteps;
+                        if (split && s == selectSteps) {
+                            select.values().forEach(v -> v.setRequiresGradient(false));
+                        }
+                        Map<String, NDArray> stepParams = selecting ? select : split ? transfer : params;
+                        AdamW stepOpt = selecting ? selectOpt : opt;
+                        double stepLr = selecting ? lr(selectLr, s, selectSteps) : lr(ssrLr, s - selectSteps, recipe.ssrSteps());
+                        loss = step(m, stepParams, stepOpt, stepLr, mm -> {
                             TokenToPatchAligner.AlignerOutput out = aligner.forward(concepts, imageEmbeds, null);
+                            NDArray attention = null;
+                            if (!split || selecting) {
+                                NDArray probs = out.probabilities().reshape(b, heads, CONTEXT, 1 + grid * grid);
+                                NDArray inside = probs.mul(masks).sum(new int[] {-1}).get(new NDIndex(":, :, 1:"));
+                                NDArray nll = inside.add(1e-6f).log().neg();
+                                // every query is "colour kind": its two words (positions 1 and 2) count as much as the rest
+                                attention = Scalars.mul(nll.mean().add(nll.get(new NDIndex(":, :, 0:2")).mean()), attentionWeight);
+                                if (selecting) {
+                                    return attention;
+                                }
+                            }
                             NDArray context = promptEmbeds.concat(out.subjectEmbeds(), 1);
-                            NDArray ldm = unet.forward(noisy, t, context).sub(noise).square().mean();
-                            NDArray probs = out.probabilities().reshape(b, heads, CONTEXT, 1 + grid * grid);
-                            NDArray inside = probs.mul(masks).sum(new int[] {-1}).get(new NDIndex(":, :, 1:"));
-                            NDArray nll = inside.add(1e-6f).log().neg();
-                            // every query is "colour kind": its two words (positions 1 and 2) count as much as the rest
-                            NDArray attention = nll.mean().add(nll.get(new NDIndex(":, :, 0:2")).mean());
-                            return Scalars.mul(ldm, ldmWeight).add(Scalars.mul(attention, attentionWeight));
+                            NDArray ldm = Scalars.mul(unet.forward(noisy, t, context).sub(noise).square().mean(), ldmWeight);
+                            if (regWeight > 0) {
+                                // L_reg: 1 − cos between each subject token and the query's text embedding at its position
+                                NDArray subject = out.subjectEmbeds();
+                                NDArray su = subject.div(Scalars.maximum(subject.square().sum(new int[] {-1}, true), 1e-16f).sqrt());
+                                NDArray cu = concepts.div(Scalars.maximum(concepts.square().sum(new int[] {-1}, true), 1e-16f).sqrt());
+                                ldm = ldm.add(Scalars.mul(su.mul(cu).sum(new int[] {-1}).neg().add(1f).mean(), regWeight));
+                            }
+                            return attention == null ? ldm : ldm.add(attention);
                         });
                     }
-                    report("SSR", s, recipe.ssrSteps(), loss, start);
+                    report(s < selectSteps ? "SSR selection" : "SSR", s, total, loss, start);
                 }
             }
             Map<String, TorchSaveWriter.Tensor> a = new LinkedHashMap<>();
