@@ -399,6 +399,10 @@ public final class DemoModelBuilder {
             Map<String, NDArray> captions = new HashMap<>();
             Set<String> noDecay = new HashSet<>();
             Map<String, NDArray> params = trainable("", unet, noDecay);
+            boolean trainText = Boolean.getBoolean("demo.trainText");
+            if (trainText) {
+                params.putAll(trainable("text.", text, noDecay));
+            }
             long start = System.nanoTime();
             int groups = Integer.getInteger("demo.unetGroups", 1);
             try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(1e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
@@ -407,12 +411,22 @@ public final class DemoModelBuilder {
                     float loss;
                     try (NDManager m = weights.newSubManager()) {
                         NDList ctx = new NDList();
-                        for (ShapeScenes.Scene sc : batch) {
+                        long[] ids = new long[batch.size() * CONTEXT];
+                        for (int i = 0; i < batch.size(); i++) {
                             double u = random.nextDouble();
-                            String c = u < 0.1 ? "" : u < 0.2 ? PROMPT : sc.caption();
-                            ctx.add(captions.computeIfAbsent(c, k -> embed(tokenizer, text, k, weights)));
+                            String c = u < 0.1 ? "" : u < 0.2 ? PROMPT : batch.get(i).caption();
+                            if (trainText) {
+                                long[] one = tokenizer.tokenize(c).inputIds();
+                                System.arraycopy(one, 0, ids, i * CONTEXT, CONTEXT);
+                            } else {
+                                ctx.add(captions.computeIfAbsent(c, k -> embed(tokenizer, text, k, weights)));
+                            }
                         }
-                        NDArray context = ai.djl.ndarray.NDArrays.concat(ctx, 0);
+                        NDArray idsArray;
+                        try (NDArray borrowed = m.create(ids, new Shape(batch.size(), CONTEXT))) {
+                            idsArray = borrowed.duplicate();
+                        }
+                        NDArray cached = trainText ? null : ai.djl.ndarray.NDArrays.concat(ctx, 0);
                         NDArray latents = vae.encodeMean(pixels(m, batch)).mul(vae.scalingFactor());
                         // the batch in groups, each at its own timestep (the UNet takes one timestep per call)
                         int size = batch.size() / groups;
@@ -427,6 +441,7 @@ public final class DemoModelBuilder {
                             noisy.add(x0.mul((float) Math.sqrt(alphas[t[g]])).add(noise.mul((float) Math.sqrt(1 - alphas[t[g]]))));
                         }
                         loss = step(m, params, opt, lr(1e-3, s, recipe.unetSteps()), mm -> {
+                            NDArray context = trainText ? text.forward(idsArray) : cached;
                             NDArray sum = null;
                             for (int g = 0; g < groups; g++) {
                                 NDArray c = context.get(new NDIndex("{}:{}", g * size, (g + 1) * size));
@@ -440,6 +455,9 @@ public final class DemoModelBuilder {
                 }
             }
             writeTrained(unet, sd("unet").resolve("diffusion_pytorch_model.safetensors"));
+            if (trainText) {
+                writeTrained(text, sd("text_encoder").resolve("model.safetensors"));
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import io.github.ssrencoder.nn.Linear;
 import io.github.ssrencoder.nn.Module;
+import io.github.ssrencoder.nn.Scalars;
 
 /**
  * CLIP's multi-head self-attention ({@code CLIPAttention}): {@code q_proj}, {@code k_proj}, {@code v_proj},
@@ -34,7 +35,7 @@ public final class ClipAttention extends Module {
     public NDArray forward(NDArray x, boolean causal) {
         long b = x.getShape().get(0);
         long s = x.getShape().get(1);
-        NDArray q = split(qProj.forward(x).mul(scale), b, s);
+        NDArray q = split(Scalars.mul(qProj.forward(x), scale), b, s);
         NDArray k = split(kProj.forward(x), b, s);
         NDArray v = split(vProj.forward(x), b, s);
         NDArray scores = q.matMul(k.transpose(0, 1, 3, 2));

@@ -30,7 +30,7 @@ public final class ClipMlp extends Module {
 
         NDArray apply(NDArray x) {
             return switch (this) {
-                case QUICK_GELU -> x.mul(ai.djl.nn.Activation.sigmoid(x.mul(1.702f)));
+                case QUICK_GELU -> x.mul(ai.djl.nn.Activation.sigmoid(io.github.ssrencoder.nn.Scalars.mul(x, 1.702f)));
                 case GELU -> ai.djl.nn.Activation.gelu(x);
                 case GELU_TANH -> {
                     NDArray inner = x.pow(3).mul(0.044715f).add(x).mul((float) Math.sqrt(2 / Math.PI)).tanh();
