@@ -405,6 +405,9 @@ public final class DemoModelBuilder {
             }
             long start = System.nanoTime();
             int groups = Integer.getInteger("demo.unetGroups", 1);
+            if (groups < 1 || 8 % groups != 0) {
+                throw new IllegalArgumentException("demo.unetGroups must divide the batch of 8, got " + groups);
+            }
             try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(1e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
                 for (int s = 0; s < recipe.unetSteps(); s++) {
                     List<ShapeScenes.Scene> batch = scenes(random, 8);
@@ -422,10 +425,7 @@ public final class DemoModelBuilder {
                                 ctx.add(captions.computeIfAbsent(c, k -> embed(tokenizer, text, k, weights)));
                             }
                         }
-                        NDArray idsArray;
-                        try (NDArray borrowed = m.create(ids, new Shape(batch.size(), CONTEXT))) {
-                            idsArray = borrowed.duplicate();
-                        }
+                        NDArray idsArray = trainText ? ownedIds(m, ids, batch.size()) : null;
                         NDArray cached = trainText ? null : ai.djl.ndarray.NDArrays.concat(ctx, 0);
                         NDArray latents = vae.encodeMean(pixels(m, batch)).mul(vae.scalingFactor());
                         // the batch in groups, each at its own timestep (the UNet takes one timestep per call)
@@ -458,6 +458,13 @@ public final class DemoModelBuilder {
             if (trainText) {
                 writeTrained(text, sd("text_encoder").resolve("model.safetensors"));
             }
+        }
+    }
+
+    /** Token ids [rows, 77] in memory libtorch owns (the embedding's backward keeps them). */
+    private static NDArray ownedIds(NDManager m, long[] ids, int rows) {
+        try (NDArray borrowed = m.create(ids, new Shape(rows, CONTEXT))) {
+            return borrowed.duplicate();
         }
     }
 
