@@ -51,12 +51,13 @@ import net.imglib2.img.array.ArrayImgs;
 /**
  * Builds the demo model folder (Stable Diffusion layout plus image encoder and SSR weights) from a seed, on the CPU,
  * in three stages on {@link ShapeScenes}: (A) the VAE on a reconstruction loss, (B) the UNet on the L_LDM noise
- * prediction loss conditioned on the scene captions through a frozen, randomly initialised CLIP text encoder, and
- * (C) the SSR aligner and UNet SSR layers on L_LDM for a target picture that shows only the queried shape of a
- * two-shape reference, plus an attention term (−log of the aligner's token-to-patch attention inside the queried
- * shape). Run with one libtorch thread; {@code -Ddemo.stages=C} reruns stage C alone on a built folder and
- * {@code -Ddemo.verbose=true} prints every step; {@code -Ddemo.ssrLr}, {@code -Ddemo.ldmWeight} and
- * {@code -Ddemo.attentionWeight} set stage C's learning rate (3e-3) and loss weights (10 and 0.5). The CLIP image encoder stays randomly initialised and frozen, as the SSR training keeps it frozen.
+ * prediction loss for one-shape pictures conditioned on their captions through a frozen, randomly initialised CLIP
+ * text encoder, and (C) the SSR aligner and UNet SSR layers on L_LDM for a target picture that shows the queried shape
+ * of a two-shape reference large and centred, plus an attention term (−log of the aligner's token-to-patch
+ * attention inside the queried shape). Run with one libtorch thread; {@code -Ddemo.stages=C} reruns stage C alone on
+ * a built folder and {@code -Ddemo.verbose=true} prints every step; {@code -Ddemo.ssrLr}, {@code -Ddemo.ldmWeight}
+ * and {@code -Ddemo.attentionWeight} set stage C's learning rate (3e-3) and loss weights (10 and 0.5). The CLIP image
+ * encoder stays randomly initialised and frozen, as the SSR training keeps it frozen.
  */
 public final class DemoModelBuilder {
 
@@ -74,6 +75,12 @@ public final class DemoModelBuilder {
     private static final int CROP = 32;
     private static final double MAX_GRAD_NORM = 1.0;
     private static final int MAX_SKIPPED = 50;
+    /** Share of the training examples noised at a timestep from the noisier half of the schedule (see {@link #timestep}). */
+    private static final double HIGH_T_SHARE = 0.3;
+    /** Decay of the moving average that becomes the UNet's weights (stage B). */
+    private static final float UNET_EMA = 0.999f;
+    /** Decay of the moving average that becomes the aligner's and SSR layers' weights (stage C). */
+    private static final float SSR_EMA = 0.995f;
     private static int skipped;
 
     private final Path root;
@@ -96,7 +103,7 @@ public final class DemoModelBuilder {
         }
         Recipe recipe = args.length == 6
                 ? new Recipe(Long.parseLong(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5]))
-                : new Recipe(1, 600, 2000, 1000);
+                : new Recipe(1, 600, 3000, 2500);
         // one intra-op thread: on a small shared machine libtorch's OpenMP threads wait on each other when descheduled
         EngineRuntime.configureOffline(1);
         build(Path.of(args[0]), Path.of(args[1]), recipe);
@@ -335,6 +342,55 @@ public final class DemoModelBuilder {
         return out;
     }
 
+    /** Stage B's pictures: one shape each, half of them anywhere at the scenes' size, half as a subject portrait. */
+    private static List<ShapeScenes.Scene> singleShapes(SplittableRandom random, int n) {
+        List<ShapeScenes.Scene> out = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ShapeScenes.Scene one = ShapeScenes.single(random);
+            out.add(random.nextBoolean() ? ShapeScenes.portrait(one.shapes().get(0), random) : one);
+        }
+        return out;
+    }
+
+    /**
+     * A training timestep: with probability {@link #HIGH_T_SHARE} from the noisier half of the schedule, where the
+     * picture's colours and layout are decided and the ε-loss says least about them, otherwise uniform.
+     */
+    private static int timestep(SplittableRandom random, int steps) {
+        return random.nextDouble() < HIGH_T_SHARE ? steps / 2 + random.nextInt(steps - steps / 2) : random.nextInt(steps);
+    }
+
+    /** An exponential moving average of weights, written in place of the weights at the end of a stage. */
+    private static final class Ema {
+        private final Map<String, NDArray> weights;
+        private final Map<String, NDArray> average = new LinkedHashMap<>();
+        private final float decay;
+        private int updates;
+
+        Ema(Map<String, NDArray> weights, float decay) {
+            this.weights = weights;
+            this.decay = decay;
+            weights.forEach((k, v) -> average.put(k, v.duplicate()));
+            average.values().forEach(v -> v.setRequiresGradient(false));
+        }
+
+        /** Moves the average towards the current weights (a shorter memory for the first updates). */
+        void update() {
+            updates++;
+            float d = Math.min(decay, updates / (9f + updates));
+            Autograd.withoutGradients(() -> weights.forEach((k, v) -> {
+                try (NDArray part = v.mul(1 - d)) {
+                    average.get(k).muli(d).addi(part);
+                }
+            }));
+        }
+
+        /** Replaces the weights by their average. */
+        void apply() {
+            Autograd.withoutGradients(() -> weights.forEach((k, v) -> v.set(new NDIndex("..."), average.get(k))));
+        }
+    }
+
     private static NDArray randn(NDManager m, SplittableRandom random, Shape shape) {
         float[] v = new float[Math.toIntExact(shape.size())];
         for (int i = 0; i < v.length; i++) {
@@ -385,8 +441,9 @@ public final class DemoModelBuilder {
     }
 
     /**
-     * Stage B: the UNet on L_LDM (ε prediction) with the captions through the frozen text encoder; the batch of 8 is
-     * split into {@code demo.unetGroups} groups, each noised at its own timestep.
+     * Stage B: the UNet on L_LDM (ε prediction) for pictures of one shape (half of them subject portraits) with their
+     * captions through the frozen text encoder; the batch of 8 is split into {@code demo.unetGroups} groups, each
+     * noised at its own {@link #timestep}. The UNet keeps the moving average of its weights.
      */
     private void trainUnet() {
         SplittableRandom random = new SplittableRandom(recipe.seed() + 2);
@@ -408,9 +465,12 @@ public final class DemoModelBuilder {
             if (groups < 1 || 8 % groups != 0) {
                 throw new IllegalArgumentException("demo.unetGroups must divide the batch of 8, got " + groups);
             }
+            Map<String, NDArray> unetWeights = new LinkedHashMap<>();
+            unet.namedParameters().forEach((k, v) -> unetWeights.put(k, v.get()));
+            Ema ema = new Ema(unetWeights, UNET_EMA);
             try (AdamW opt = new AdamW(params, noDecay, new AdamW.Settings(1e-3, 0.9, 0.999, 1e-2, 1e-8), weights)) {
                 for (int s = 0; s < recipe.unetSteps(); s++) {
-                    List<ShapeScenes.Scene> batch = scenes(random, 8);
+                    List<ShapeScenes.Scene> batch = singleShapes(random, 8);
                     float loss;
                     try (NDManager m = weights.newSubManager()) {
                         NDList ctx = new NDList();
@@ -434,7 +494,7 @@ public final class DemoModelBuilder {
                         NDList noises = new NDList();
                         NDList noisy = new NDList();
                         for (int g = 0; g < groups; g++) {
-                            t[g] = random.nextInt(alphas.length);
+                            t[g] = timestep(random, alphas.length);
                             NDArray x0 = latents.get(new NDIndex("{}:{}", g * size, (g + 1) * size));
                             NDArray noise = randn(m, random, x0.getShape());
                             noises.add(noise);
@@ -451,9 +511,11 @@ public final class DemoModelBuilder {
                             return Scalars.div(sum, groups);
                         });
                     }
+                    ema.update();
                     report("UNet", s, recipe.unetSteps(), loss, start);
                 }
             }
+            ema.apply();
             writeTrained(unet, sd("unet").resolve("diffusion_pytorch_model.safetensors"));
             if (trainText) {
                 writeTrained(text, sd("text_encoder").resolve("model.safetensors"));
@@ -477,7 +539,9 @@ public final class DemoModelBuilder {
 
     /**
      * Stage C: the aligner and the SSR layers. Each example is a two-shape reference, the query naming one of its
-     * shapes, the prompt {@link #PROMPT} and the target picture with only the queried shape. By default everything
+     * shapes, the prompt {@link #PROMPT} and the target picture, a {@link ShapeScenes#portrait} of the queried shape
+     * (large and centred, so that the subject's colour dominates the loss and its place in the reference does not
+     * matter); timesteps as {@link #timestep}, and the weights kept are their moving average. By default everything
      * learns at once on 10·L_LDM + 0.5 × (the mean over heads and non-start text positions of −log(attention mass
      * inside the queried shape) + the same mean over the query's two words). {@code -Ddemo.ssrMode=split} trains in two
      * phases instead: selection ({@code demo.selectSteps}, a quarter of the stage's steps by default), where only the
@@ -519,10 +583,15 @@ public final class DemoModelBuilder {
             float ldmWeight = Float.parseFloat(System.getProperty("demo.ldmWeight", split ? "1" : "10"));
             float attentionWeight = Float.parseFloat(System.getProperty("demo.attentionWeight", "0.5"));
             float regWeight = Float.parseFloat(System.getProperty("demo.regWeight", "0"));
+            Ema ema = null;
             try (AdamW opt = new AdamW(split ? transfer : params, noDecay, new AdamW.Settings(ssrLr, 0.9, 0.999, 1e-2, 1e-8), weights);
                  AdamW selectOpt = new AdamW(select, noDecay, new AdamW.Settings(selectLr, 0.9, 0.999, 1e-2, 1e-8), weights)) {
                 int total = selectSteps + recipe.ssrSteps();
                 for (int s = 0; s < total; s++) {
+                    if (s == selectSteps) {
+                        // the average starts with the transfer phase, when the selection weights are final
+                        ema = new Ema(params, SSR_EMA);
+                    }
                     int b = 4;
                     float loss;
                     try (NDManager m = weights.newSubManager()) {
@@ -545,7 +614,7 @@ public final class DemoModelBuilder {
                             ShapeScenes.Shape shape = scene.shapes().get(pick);
                             queries.add(texts.computeIfAbsent(shape.name(), k -> embed(tokenizer, text, k, weights)));
                             prompts.add(texts.computeIfAbsent(PROMPT, k -> embed(tokenizer, text, k, weights)));
-                            targets.add(scene.only(pick));
+                            targets.add(ShapeScenes.portrait(shape, random));
                             float[] px = processor.preprocessToArray(ArrayImgs.argbs(scene.argb(), ShapeScenes.SIZE, ShapeScenes.SIZE),
                                     ReferenceFraming.CENTER_CROP, null);
                             System.arraycopy(px, 0, clip, i * px.length, px.length);
@@ -562,7 +631,7 @@ public final class DemoModelBuilder {
                         NDArray imageEmbeds = ClipVisionEncoder.ssrImageEmbeds(vision.forward(m.create(clip, new Shape(b, 3, 224, 224))));
                         NDArray masks = m.create(mask, new Shape(b, 1, 1, 1 + grid * grid));
                         NDArray latents = vae.encodeMean(pixels(m, targets)).mul(vae.scalingFactor());
-                        int t = random.nextInt(alphas.length);
+                        int t = timestep(random, alphas.length);
                         NDArray noise = randn(m, random, latents.getShape());
                         NDArray noisy = latents.mul((float) Math.sqrt(alphas[t])).add(noise.mul((float) Math.sqrt(1 - alphas[t])));
                         boolean selecting = s < selectSteps;
@@ -597,8 +666,14 @@ public final class DemoModelBuilder {
                             return attention == null ? ldm : ldm.add(attention);
                         });
                     }
+                    if (ema != null) {
+                        ema.update();
+                    }
                     report(s < selectSteps ? "SSR selection" : "SSR", s, total, loss, start);
                 }
+            }
+            if (ema != null) {
+                ema.apply();
             }
             Map<String, TorchSaveWriter.Tensor> a = new LinkedHashMap<>();
             aligner.namedParameters().forEach((k, p) -> a.put(k, tensor(p.get())));

@@ -6,8 +6,8 @@ import java.util.SplittableRandom;
 
 /**
  * Synthetic scenes of flat coloured shapes (circles, squares, triangles in red, green, blue or yellow) on a light
- * background, with their captions and per-shape masks: the training data of the demo model and the reference
- * picture of its quick start.
+ * background, with their captions and per-shape masks, and subject portraits (one shape large in the middle): the
+ * training data of the demo model and the reference picture of its quick start.
  */
 public final class ShapeScenes {
 
@@ -151,6 +151,16 @@ public final class ShapeScenes {
         Kind k = Kind.values()[random.nextInt(Kind.values().length)];
         Colour c = Colour.values()[random.nextInt(Colour.values().length)];
         return new Scene(List.of(randomShape(random, k, c, 14, 50, 14, 50)));
+    }
+
+    /**
+     * The subject picture of {@code shape}: the same kind and colour, large and near the centre (a few pixels of jitter
+     * and size drawn from {@code random}).
+     */
+    public static Scene portrait(Shape shape, SplittableRandom random) {
+        double r = 17 + random.nextDouble() * 4;
+        return new Scene(List.of(new Shape(shape.kind(), shape.colour(), SIZE / 2.0 + (random.nextDouble() - 0.5) * 4,
+                SIZE / 2.0 + (random.nextDouble() - 0.5) * 4, r)));
     }
 
     /** Two random shapes of different kinds and colours, one in each half of the picture (left/right or top/bottom). */
