@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The README's first command, run through the CLI in this JVM with its outputs redirected to a temporary folder,
- * writes a picture and an attention map that lies on the queried subject of the demo reference. (QuickStartScriptIT
- * runs the same line through {@code scripts/ssr}.)
+ * writes a picture in the queried subject's colour and an attention map that lies on that subject of the demo
+ * reference. (QuickStartScriptIT runs the same line through {@code scripts/ssr}.)
  */
 class QuickStartCommandTest {
 
@@ -51,7 +51,10 @@ class QuickStartCommandTest {
         checkOutputs(words, tmp);
     }
 
-    /** The README command wrote its picture under {@code dir} and an attention map that selects its query's shape. */
+    /**
+     * The README command wrote under {@code dir} a picture in its query's colour and an attention map that selects its
+     * query's shape.
+     */
     static void checkOutputs(List<String> words, Path dir) throws Exception {
         String query = QuickStartCommand.option(words, "--query");
         ShapeScenes.Shape own = null;
@@ -69,6 +72,7 @@ class QuickStartCommandTest {
         assertTrue(Files.isRegularFile(picture), "picture " + picture);
         assertTrue(Files.isRegularFile(attention.resolve("subject1-overlay.png")), "attention overlay in " + attention);
         assertEquals(ShapeScenes.SIZE, ImageFiles.readRgb(picture).dimension(0), "picture width");
+        DemoModelSelectionTest.assertDominant(ImageFiles.readRgb(picture), own.colour(), other.colour(), "README command's picture");
         try (SafetensorsFile raw = SafetensorsFile.open(attention.resolve("attention.safetensors"))) {
             long[] shape = raw.info("subject1.A_t2p").shape();
             ByteBuffer bytes = ByteBuffer.wrap(raw.readBytes("subject1.A_t2p")).order(ByteOrder.LITTLE_ENDIAN);
