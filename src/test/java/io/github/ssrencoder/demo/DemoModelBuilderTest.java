@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A few steps of every stage of the demo recipe write a models folder with the committed model's layout: the same
- * files and SSR checkpoint keys, and the pipeline opens it and generates.
+ * A few steps of every stage of the demo recipe write a models folder whose SSR checkpoints have the committed
+ * model's keys, and the pipeline opens it and generates from it.
  */
 class DemoModelBuilderTest {
 

@@ -127,7 +127,7 @@ class DemoModelSelectionTest {
                 RandomAccessibleInterval<ARGBType> image = generate(picture, own.name());
                 int ownPixels = Selection.pixelsOf(image, own.colour());
                 int otherPixels = Selection.pixelsOf(image, other);
-                if (ownPixels >= MIN_PIXELS && ownPixels > DOMINANT * otherPixels) {
+                if (takesColour(ownPixels, otherPixels)) {
                     followed++;
                 } else {
                     misses.append(String.format("%n  scene %d, \"%s\": %d %s and %d %s pixels", 2000 + i, own.name(), ownPixels,
@@ -154,12 +154,16 @@ class DemoModelSelectionTest {
                 + inOwn + ", inside the " + other.name() + " " + inOther);
     }
 
+    /** Whether a picture with these saturated pixel counts of the queried and of the other colour takes the queried one. */
+    static boolean takesColour(int ownPixels, int otherPixels) {
+        return ownPixels >= MIN_PIXELS && ownPixels > DOMINANT * otherPixels;
+    }
+
     static void assertDominant(RandomAccessibleInterval<ARGBType> image, ShapeScenes.Colour own, ShapeScenes.Colour other, String what) {
         int ownPixels = Selection.pixelsOf(image, own);
         int otherPixels = Selection.pixelsOf(image, other);
-        int min = MIN_PIXELS;
-        assertTrue(ownPixels >= min && ownPixels > DOMINANT * otherPixels, what + ": " + ownPixels + " " + own.word() + " and "
-                + otherPixels + " " + other.word() + " pixels in the generated picture (at least " + min + " " + own.word()
+        assertTrue(takesColour(ownPixels, otherPixels), what + ": " + ownPixels + " " + own.word() + " and "
+                + otherPixels + " " + other.word() + " pixels in the generated picture (at least " + MIN_PIXELS + " " + own.word()
                 + " and " + DOMINANT + "× the " + other.word() + " ones needed)");
     }
 }
